@@ -1,0 +1,120 @@
+"""The report model: frozen records that flow from checks to renderers (no libcst objects past this point)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Severity(str, Enum):
+    """How a reviewer acts on a finding; ordered by `rank`."""
+
+    ILLEGAL = "illegal"
+    NEEDS_REVIEW = "needs-review"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"info": 0, "needs-review": 1, "illegal": 2}[self.value]
+
+
+class Confidence(str, Enum):
+    """HIGH: exact structural match; MEDIUM: dataflow with one heuristic hop; LOW: names only."""
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Verdict(str, Enum):
+    CLEAN = "clean"
+    NEEDS_REVIEW = "needs-review"
+    ILLEGAL = "illegal"
+    UNANALYZABLE = "unanalyzable"
+
+
+class CheckStatus(str, Enum):
+    """The token that ends each numbered check of the review."""
+
+    FOUND = "FOUND"
+    HOLD = "HOLD"
+    CLEAR = "CLEAR"
+    NOT_PRESENT = "NOT PRESENT"
+    DISABLED = "DISABLED"  # present but unreachable with the default environment
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One hop of an evidence chain: source -> ... -> sink, in order."""
+
+    line: int | None
+    text: str  # the source line(s), stripped
+    note: str = ""  # what this hop shows, e.g. "TARGET: shifted slice of the val stream"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str
+    severity: Severity
+    confidence: Confidence
+    line: int | None
+    message: str
+    end_line: int | None = None
+    evidence: tuple[Evidence, ...] = ()
+    knob: str | None = None  # env var that switches the construct on, when defaults leave it off
+
+    @property
+    def sort_key(self) -> tuple[int, str]:
+        return (self.line or 0, self.rule)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOutcome:
+    """One numbered check in the review, one per rule in the catalogue."""
+
+    rule: str
+    title: str
+    status: CheckStatus
+    note: str = ""
+    lines: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """What was audited: the script as shipped, and the code that was analysed."""
+
+    script: str  # path of the training script that was read
+    sha256: str  # of the shipped bytes
+    size: int  # shipped bytes
+    wrapper: str | None = None  # e.g. "lzma(raw)+b85 exec shim" when the code was decoded
+    inner_size: int | None = None  # bytes of decoded code, when wrapped
+    siblings: tuple[str, ...] = ()  # other code files the script execs or imports from its folder
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """The few submission.json / README fields the code review shows in its key line."""
+
+    title: str | None = None
+    val_bpb: float | None = None
+    seeds: tuple[str, ...] = ()
+    bytes_total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditResult:
+    path: str  # as given on the command line
+    verdict: Verdict
+    findings: tuple[Finding, ...] = ()
+    checks: tuple[CheckOutcome, ...] = ()
+    techniques: tuple[str, ...] = ()  # "GQA (4 KV heads)", "BigramHash", "score-first TTT", ...
+    source: SourceInfo | None = None
+    claims: Claims = field(default_factory=Claims)
+    error: str | None = None  # why the file is unanalyzable, one sentence
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    tool_name: str
+    tool_version: str
+    command: str  # the command line that reproduces this report
+    results: tuple[AuditResult, ...]

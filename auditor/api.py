@@ -1,0 +1,138 @@
+"""The library API: audit a path or a source string and get an AuditResult (no printing, no exiting).
+
+    from auditor.api import audit_path
+    result = audit_path("records/track_10min_16mb/2026-03-23_X/")
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from auditor.catalog import load_catalog
+from auditor.checks import CHECKERS
+from auditor.checks.base import CheckResult
+from auditor.facts.bundle import Facts, build_facts
+from auditor.load.errors import Unanalyzable
+from auditor.load.source import LoadedSource, load
+from auditor.model import AuditResult, CheckOutcome, CheckStatus, Claims, Finding, Severity, SourceInfo, Verdict
+from auditor.techniques import detect
+
+DEFAULT_MAX_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class Options:
+    select: frozenset[str] = frozenset()  # empty: every rule
+    ignore: frozenset[str] = frozenset()
+    max_bytes: int = DEFAULT_MAX_BYTES
+    env: dict[str, str] = field(default_factory=dict)  # extra environment the submitted run used
+
+
+def parse(code: str) -> cst.Module:
+    """Parse once; syntax errors become Unanalyzable with the line they point at."""
+    try:
+        return cst.parse_module(code)
+    except cst.ParserSyntaxError as exc:
+        raise Unanalyzable(f"syntax error at line {exc.raw_line}, column {exc.raw_column}: "
+                           f"{exc.message.splitlines()[0]}") from None
+    except RecursionError:
+        raise Unanalyzable("the code is nested too deeply to parse") from None
+
+
+def effective_env(source: LoadedSource, options: Options) -> dict[str, str]:
+    """Knob values of the submitted run: logged hyper-parameters, then the launch command, then --env."""
+    env = {f"knob:{key}": value for key, value in source.logged_hparams.items()}
+    env.update(source.launch_env)
+    env.update(options.env)
+    return env
+
+
+def analyse(code: str, env: dict[str, str] | None = None) -> Facts:
+    return build_facts(parse(code), code.splitlines(), env)
+
+
+def _enabled(options: Options) -> list[str]:
+    rules = list(load_catalog())
+    if options.select:
+        rules = [r for r in rules if r in options.select]
+    return [r for r in rules if r not in options.ignore]
+
+
+def _outcome(rule: str, result: CheckResult) -> CheckOutcome:
+    spec = load_catalog()[rule]
+    findings = result.findings
+    lines = tuple(f.line for f in findings if f.line) or result.lines
+    if any(f.severity is Severity.ILLEGAL for f in findings):
+        return CheckOutcome(rule, spec.check_title, CheckStatus.FOUND, findings[0].message, lines)
+    if any(f.severity is Severity.NEEDS_REVIEW for f in findings):
+        return CheckOutcome(rule, spec.check_title, CheckStatus.HOLD, findings[0].message, lines)
+    if findings:
+        return CheckOutcome(rule, spec.check_title, CheckStatus.DISABLED, findings[0].message, lines)
+    if result.present:
+        return CheckOutcome(rule, spec.check_title, CheckStatus.CLEAR, result.note, lines)
+    return CheckOutcome(rule, spec.check_title, CheckStatus.NOT_PRESENT)
+
+
+def verdict_of(findings: tuple[Finding, ...]) -> Verdict:
+    severities = {f.severity for f in findings}
+    if Severity.ILLEGAL in severities:
+        return Verdict.ILLEGAL
+    if Severity.NEEDS_REVIEW in severities:
+        return Verdict.NEEDS_REVIEW
+    return Verdict.CLEAN
+
+
+def audit_facts(facts: Facts, code: str, options: Options) -> tuple[tuple[Finding, ...], tuple[CheckOutcome, ...],
+                                                                    tuple[str, ...]]:
+    findings: list[Finding] = []
+    outcomes: list[CheckOutcome] = []
+    notes: dict[str, str] = {}
+    for rule in _enabled(options):
+        result = CHECKERS[rule](facts)
+        findings.extend(result.findings)
+        outcomes.append(_outcome(rule, result))
+        if result.note:
+            notes[rule] = result.note
+    findings.sort(key=lambda f: f.sort_key)
+    return tuple(findings), tuple(outcomes), detect(facts, code, notes)
+
+
+def _source_info(source: LoadedSource) -> SourceInfo:
+    return SourceInfo(str(source.script), source.sha256, len(source.raw), source.wrapper,
+                      len(source.code.encode()) if source.wrapper else None, source.siblings)
+
+
+def audit_path(path: str, options: Options | None = None) -> AuditResult:
+    """Audit a training script or a records folder. Raises InputError for usage errors (exit 2)."""
+    options = options or Options()
+    try:
+        source = load(path, max_bytes=options.max_bytes)
+    except Unanalyzable as exc:
+        return _unanalyzable(path, str(exc), None)
+    info = _source_info(source)
+    try:
+        facts = analyse(source.code, effective_env(source, options))
+    except Unanalyzable as exc:
+        return _unanalyzable(path, str(exc), info, source.claims)
+    findings, outcomes, techniques = audit_facts(facts, source.code, options)
+    return AuditResult(path, verdict_of(findings), findings, outcomes, techniques, info, source.claims)
+
+
+def audit_source(code: str, path: str = "<string>", options: Options | None = None) -> AuditResult:
+    """Audit code held in memory (no folder: no claims, no launch environment)."""
+    options = options or Options()
+    info = SourceInfo(path, hashlib.sha256(code.encode()).hexdigest(), len(code.encode()))
+    try:
+        facts = analyse(code, dict(options.env))
+    except Unanalyzable as exc:
+        return _unanalyzable(path, str(exc), info)
+    findings, outcomes, techniques = audit_facts(facts, code, options)
+    return AuditResult(path, verdict_of(findings), findings, outcomes, techniques, info)
+
+
+def _unanalyzable(path: str, error: str, info: SourceInfo | None, claims: Claims | None = None) -> AuditResult:
+    spec = load_catalog()["unanalyzable"]
+    outcome = CheckOutcome("unanalyzable", spec.check_title, CheckStatus.FOUND, error)
+    return AuditResult(path, Verdict.UNANALYZABLE, (), (outcome,), (), info, claims or Claims(), error)

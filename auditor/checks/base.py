@@ -1,0 +1,77 @@
+"""What every checker shares: its result type and how a finding is built from operations of the facts."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from auditor.catalog import load_catalog
+from auditor.facts.bundle import Facts
+from auditor.facts.ir import Op
+from auditor.model import Confidence, Evidence, Finding, Severity
+
+
+@dataclass
+class CheckResult:
+    findings: list[Finding] = field(default_factory=list)
+    present: bool = False  # the construct the rule is about exists (legal or not)
+    note: str = ""  # e.g. "score-first TTT at L1138" for a CLEAR check
+    lines: tuple[int, ...] = ()
+
+
+def hop(facts: Facts, op: Op | None, note: str, line: int | None = None) -> Evidence:
+    """One evidence hop at an operation (or a bare line)."""
+    if op is not None:
+        return Evidence(op.line, facts.line_text(op.line, min(op.end_line, op.line + 4)), note)
+    return Evidence(line, facts.line_text(line), note)
+
+
+def finding(facts: Facts, rule: str, sink: Op, message: str, evidence: list[Evidence],
+            confidence: Confidence = Confidence.HIGH, severity: Severity | None = None,
+            extra_ops: tuple[Op, ...] = ()) -> Finding:
+    """A finding at `sink`; demoted to info when the construct does not run with the effective environment."""
+    status = facts.status(sink)
+    for op in extra_ops:
+        if status.live:
+            status = facts.status(op)
+    chosen = severity or load_catalog()[rule].severity
+    knob = None
+    if not status.live:
+        chosen = Severity.INFO
+        knob = status.knob
+        reason = f"switched on by {knob}" if knob else "never called with the default configuration"
+        message = f"{message} (not reached with the defaults; {reason})"
+    return Finding(rule, chosen, confidence, sink.line, message, sink.end_line,
+                   tuple(e for e in evidence if e.line), knob)
+
+
+def live(facts: Facts, op: Op) -> bool:
+    return facts.status(op).live
+
+
+def chain(facts: Facts, op: Op, role: str, note: str) -> list[Evidence]:
+    """Evidence from where `role` entered (source) through the assignments that carried it, to `op` (sink)."""
+    hops = [Evidence(line, facts.line_text(line), f"{role}: {name}") for line, name in facts.origin(op.val, role)]
+    hops = [h for i, h in enumerate(hops) if h.line != op.line and all(h.line != o.line for o in hops[:i])]
+    return hops[-4:] + [hop(facts, op, note)]
+
+
+def ops(facts: Facts, *kinds: str):
+    """Operations of the given kinds, in source order."""
+    return (op for op in facts.ir.ops if op.kind in kinds)
+
+
+def common_loop(a: Op, b: Op) -> int | None:
+    """Innermost loop enclosing both operations (loops are listed outermost first)."""
+    shared = None
+    for x, y in zip(a.loops, b.loops):
+        if x != y:
+            break
+        shared = x
+    return shared
+
+
+def is_val_score(facts: Facts, op: Op) -> bool:
+    """A score accumulation on validation data (or on data of unknown origin, never on training data)."""
+    if op.kind != "score" and "score" not in facts.kinds(op):
+        return False
+    roles = facts.roles_of(op.val)
+    return "TRAIN" not in roles or "VAL" in roles

@@ -1,0 +1,32 @@
+"""causality: a position's distribution must not see later tokens (shift-mixing across documents, non-causal attention)."""
+from __future__ import annotations
+
+from auditor.checks.base import CheckResult, finding, hop, ops
+from auditor.facts.bundle import Facts
+from auditor.model import Confidence, Severity
+
+RULE = "causality"
+
+
+def check(facts: Facts) -> CheckResult:
+    result = CheckResult()
+    masked = {op.func for op in ops(facts, "bos_mask")}
+    masked_classes = {facts.ir.functions[q].cls for q in masked if q in facts.ir.functions}
+    for op in ops(facts, "shift_mix"):
+        result.present = True
+        cls = facts.ir.functions[op.func].cls if op.func in facts.ir.functions else None
+        if op.func in masked or cls in masked_classes:
+            result.note = f"previous-token mixing at L{op.line} is masked at document boundaries"
+            continue
+        message = (f"`{op.sym}` mixes the previous position into the next with no BOS mask, so the last token of one "
+                   f"document leaks into the first position of the next")
+        result.findings.append(finding(facts, RULE, op, message, [hop(facts, op, "shift-mix without BOS mask")],
+                                       Confidence.MEDIUM, severity=Severity.NEEDS_REVIEW))
+        break
+    for op in ops(facts, "noncausal"):
+        result.present = True
+        message = "attention is called with is_causal=False and no mask, so every position attends to later tokens"
+        result.findings.append(finding(facts, RULE, op, message, [hop(facts, op, "non-causal attention")],
+                                       Confidence.MEDIUM))
+        break
+    return result

@@ -1,0 +1,49 @@
+"""ngram-tilt: tilt hints must be gated by earlier tokens only; target-class gates (within-word, word-start) leak."""
+from __future__ import annotations
+
+import re
+
+from auditor.checks.base import CheckResult, chain, finding, hop, ops
+from auditor.facts import vocab as V
+from auditor.facts.bundle import Facts
+from auditor.facts.cond import evaluate
+from auditor.facts.ir import EMPTY, Op
+from auditor.model import Confidence
+
+RULE = "ngram-tilt"
+_TILT = re.compile(r"tilt|hint", re.I)
+_GATE = re.compile(r"gate|valid|hint|beta|boost|within|word", re.I)
+
+
+def check(facts: Facts) -> CheckResult:
+    result = CheckResult()
+    result.present = any(_TILT.search(q) for q in facts.ir.functions) or any(
+        _TILT.search(k) for k in facts.ir.knobs)
+    if not result.present:
+        return result
+    for op in ops(facts, "table_read"):
+        roles = facts.roles_of(op.val)
+        if V.TARGET in roles and V.HASH not in roles and _TILT.search(op.func) and _GATE.search(facts.line_text(op.line)):
+            message = f"a tilt gate in `{op.func}` is looked up with the target token, so whether a hint applies depends on the answer"
+            result.findings.append(finding(facts, RULE, op, message, chain(facts, op, V.TARGET, "gate indexed by the target"),
+                                           Confidence.MEDIUM))
+    for name, knob in sorted(facts.ir.knobs.items()):
+        if not V.TILT_GATE_KNOB.match(name):
+            continue
+        value = evaluate(knob.expr, facts.ir.knobs, facts.env)
+        if isinstance(value, (int, float, str)) and _nonzero(value):
+            sink = Op("knob", knob.line, knob.line, "<module>", -1, (), (), "", name, EMPTY)
+            message = (f"the target-class tilt expert `{name}` defaults to {value}; within-word/word-start gates "
+                       f"read the realised token (only token-only tilt was accepted)")
+            result.findings.append(finding(facts, RULE, sink, message, [hop(facts, sink, "expert weight knob")],
+                                           Confidence.MEDIUM))
+    if not result.findings:
+        result.note = "token-only tilt (target-class experts off)"
+    return result
+
+
+def _nonzero(value: object) -> bool:
+    try:
+        return float(value) != 0.0
+    except (TypeError, ValueError):
+        return False

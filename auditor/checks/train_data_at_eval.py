@@ -1,0 +1,51 @@
+"""train-data-at-eval: training data touched after the training budget ended (GPTQ on train shards after the loop)."""
+from __future__ import annotations
+
+from auditor.checks.base import CheckResult, finding, hop
+from auditor.facts import vocab as V
+from auditor.facts.bundle import Facts
+from auditor.facts.ir import Op
+from auditor.model import Confidence
+
+RULE = "train-data-at-eval"
+_LOGGING = ("log", "print", "log0", "info", "debug", "warning", "len")
+
+
+def check(facts: Facts) -> CheckResult:
+    result = CheckResult()
+    driver = facts.driver()
+    func_ops = facts.ops_by_func.get(driver, [])
+    end = _training_end(facts, func_ops)
+    if end is None:
+        return result
+    reserve = next((k for k in facts.ir.knobs if V.RESERVE_NAME.search(k)), None)
+    for op in func_ops:
+        if op.seq <= end.seq or op.kind != "call" or end.loops and op.loops[:1] == end.loops[:1]:
+            continue
+        if op.sym.split(".")[-1] in _LOGGING or not facts.status(op).live:
+            continue
+        if V.TRAIN not in facts.roles_of(op.val) and "update_train" not in facts.kinds(op):
+            continue
+        result.present = True
+        if reserve:
+            result.note = f"post-training data use is budgeted by `{reserve}`"
+            continue
+        message = (f"`{op.sym}` reads training data after the training loop ended (L{end.line}); data-touching "
+                   f"calibration must run inside the 600 s training budget")
+        evidence = [hop(facts, end, "training ends"), hop(facts, op, "training data used afterwards")]
+        result.findings.append(finding(facts, RULE, op, message, evidence, Confidence.MEDIUM))
+        break
+    return result
+
+
+def _training_end(facts: Facts, func_ops: list[Op]) -> Op | None:
+    """The last operation of the driver that trains on training data (a loop's backward or a call)."""
+    last = None
+    for op in func_ops:
+        if op.kind in ("backward", "call") and "update_train" in facts.kinds(op):
+            last = op
+    if last is None or not last.loops:
+        return last
+    loop = facts.ir.loops[last.loops[0]]
+    tail = [op for op in func_ops if op.loops[:1] == last.loops[:1]]
+    return tail[-1] if tail and loop else last

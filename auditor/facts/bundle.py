@@ -1,0 +1,253 @@
+"""Facts: the inspectable result of analysing one source (roles, ordered events, reachability, knobs).
+
+Built once per file by `build_facts`; checks read it, `pgolf-audit facts PATH` dumps it with `to_json`.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+
+from auditor.facts import vocab as V
+from auditor.facts.cond import knob_names, truth
+from auditor.facts.ir import Function, ModuleIR, Op, Val
+from auditor.facts.roles import Resolver, Roles, link_calls
+from auditor.facts.walk import MODULE, walk
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """Whether an operation runs with the effective environment, and which knob would switch it on."""
+
+    live: bool
+    knob: str | None = None
+
+
+LIVE = Status(True)
+
+
+@dataclass
+class Facts:
+    ir: ModuleIR
+    roles: Roles
+    callees: dict[int, list[str]]
+    env: dict[str, str]
+    reachable: set[str] = field(default_factory=set)
+    disabled_by: dict[str, str] = field(default_factory=dict)  # function -> knob that would enable it
+    summaries: dict[str, frozenset[str]] = field(default_factory=dict)
+    ops_by_func: dict[str, list[Op]] = field(default_factory=lambda: defaultdict(list))
+    flows_into: dict[str, list[tuple[Val, int]]] = field(default_factory=lambda: defaultdict(list))
+
+    # --------------------------------------------------------------- queries
+    def roles_of(self, val: Val) -> frozenset[str]:
+        return self.roles.value(val)
+
+    def line_text(self, line: int | None, end: int | None = None) -> str:
+        if not line:
+            return ""
+        lines = self.ir.lines[line - 1:(end or line)]
+        text = "\n".join(lines)
+        return text.strip() if len(lines) <= 1 else _dedent(lines)
+
+    def origin(self, val: Val, role: str, depth: int = 6) -> list[tuple[int, str]]:
+        """Backward chain of (line, symbol) assignments through which `role` reached `val`, source first."""
+        chain: list[tuple[int, str]] = []
+        seen: set[str] = set()
+        current = val
+        for _ in range(depth):
+            nxt = next((sym for sym, how in sorted(current.deps)
+                        if sym not in seen and role in self.roles.transform(self.roles.of.get(sym, frozenset()), how)),
+                       None)
+            if nxt is None:
+                break
+            seen.add(nxt)
+            source = next(((v, line) for v, line in self.flows_into.get(nxt, ()) if role in self.roles_of(v)), None)
+            if source is None:
+                break
+            current, line = source
+            if line and not nxt.startswith(("t::", "call:")):
+                chain.append((line, nxt.split("::")[-1]))
+        chain.reverse()
+        return chain
+
+    def function(self, qual: str) -> Function | None:
+        return self.ir.functions.get(qual)
+
+    def status(self, op: Op) -> Status:
+        """Live when its function is reachable and no enclosing guard or loop count is false."""
+        if op.func not in self.reachable:
+            return Status(False, self.disabled_by.get(op.func))
+        for cond, polarity in op.guards:
+            value = truth(cond, self.ir.knobs, self.env)
+            if value is not None and value != polarity:
+                names = knob_names(cond, self.ir.knobs)
+                return Status(False, names[0] if names else None)
+        for loop_id in op.loops:
+            loop = self.ir.loops[loop_id]
+            if loop.count is not None:
+                value = truth(loop.count, self.ir.knobs, self.env)
+                if value is False:
+                    names = knob_names(loop.count, self.ir.knobs)
+                    return Status(False, names[0] if names else None)
+        return LIVE
+
+    def kinds(self, op: Op) -> frozenset[str]:
+        """What an operation does, with calls standing for everything their (live) callees do."""
+        if op.kind == "call":
+            out: set[str] = set()
+            for callee in self.callees.get(op.seq, ()):
+                out |= self.summaries.get(callee, frozenset())
+            return frozenset(out)
+        return _own_kinds(op, self.roles_of(op.val))
+
+    def driver(self) -> str:
+        for name in V.DRIVER_NAMES:
+            if name in self.ir.functions and name in self.reachable:
+                return name
+        return MODULE
+
+    # ------------------------------------------------------------------ dump
+    def to_json(self) -> dict[str, Any]:
+        interesting = {"score", "backward", "step", "table_read", "table_write", "serialize", "minimum",
+                       "param_create", "optimizer", "mask_store", "noncausal"}
+        events = []
+        for op in self.ir.ops:
+            kinds = self.kinds(op)
+            if op.kind not in interesting and not (op.kind == "call" and kinds):
+                continue
+            if op.kind == "table_read" and V.HASH not in self.roles_of(op.val):
+                continue
+            status = self.status(op)
+            events.append({
+                "line": op.line, "function": op.func, "kind": op.kind, "what": op.sym,
+                "roles": sorted(self.roles_of(op.val)), "does": sorted(kinds), "grad": op.grad or "enabled",
+                "loops": [self.ir.loops[i].line for i in op.loops], "live": status.live, "knob": status.knob,
+            })
+        named_roles = {sym: sorted(roles) for sym, roles in sorted(self.roles.of.items())
+                       if roles and not sym.startswith(("t::", "call:")) and roles & {V.VAL, V.TARGET, V.HASH, V.TRAIN}}
+        return {
+            "functions": {q: {"line": f.line, "end_line": f.end_line, "reachable": q in self.reachable,
+                              "disabled_by": self.disabled_by.get(q), "does": sorted(self.summaries.get(q, ()))}
+                          for q, f in self.ir.functions.items()},
+            "knobs": {name: {"line": knob.line, "default": _show(knob.expr, self)} for name, knob in
+                      sorted(self.ir.knobs.items()) if knob.expr[0] != "?"},
+            "env_overrides": dict(sorted(self.env.items())),
+            "roles": named_roles,
+            "loops": [{"line": loop.line, "end_line": loop.end_line, "function": loop.func,
+                       "epoch_like": loop.is_epoch} for loop in self.ir.loops.values()],
+            "events": events,
+        }
+
+
+def _show(expr: tuple, facts: Facts) -> Any:
+    from auditor.facts.cond import evaluate
+    value = evaluate(expr, facts.ir.knobs, facts.env)
+    return value if isinstance(value, (int, float, str, bool, type(None))) else "?"
+
+
+def _dedent(lines: list[str]) -> str:
+    indent = min((len(l) - len(l.lstrip()) for l in lines if l.strip()), default=0)
+    return "\n".join(l[indent:] for l in lines).strip("\n")
+
+
+def _own_kinds(op: Op, roles: frozenset[str]) -> frozenset[str]:
+    kind = op.kind
+    out: set[str] = set()
+    if kind == "score":
+        out.add("score")
+    elif kind == "backward":
+        out.add("update")
+        if V.VAL in roles:
+            out.add("update_val")
+        if V.TRAIN in roles:
+            out.add("update_train")
+    elif kind == "table_read" and V.HASH in roles:
+        out.add("hash_read")
+        if V.TARGET in roles:
+            out.add("target_hash_read")
+    elif kind == "table_write":
+        out.add("table_write")
+    if kind in ("call", "table_read", "serialize") and V.TRAIN in roles:
+        out.add("train_data")
+    if kind in ("call", "table_read") and V.VAL in roles:
+        out.add("val_data")
+    return frozenset(out)
+
+
+def _reachability(facts: Facts) -> None:
+    ir = facts.ir
+    names = defaultdict(list)
+    for func in ir.functions.values():
+        names[func.name].append(func.qual)
+    has_entry = any(op.kind == "call" and op.func == MODULE and op.seq in facts.callees for op in ir.ops)
+    work = [MODULE] + ([] if has_entry else [q for q in V.DRIVER_NAMES if q in ir.functions])
+    facts.reachable = set(work)
+    while work:
+        qual = work.pop()
+        func = ir.functions[qual]
+        found: list[str] = []
+        for op in facts.ops_by_func[qual]:
+            if op.kind != "call" or op.seq not in facts.callees:
+                continue
+            status = _guard_status(facts, op)
+            for callee in facts.callees[op.seq]:
+                if status.live:
+                    found.append(callee)
+                elif callee not in facts.disabled_by and status.knob:
+                    facts.disabled_by[callee] = status.knob
+        for name in func.refs:
+            found.extend(q for q in names.get(name, ()) if q != qual)
+        found.extend(q for q, f in ir.functions.items() if f.parent == qual)
+        for callee in found:
+            if callee not in facts.reachable:
+                facts.reachable.add(callee)
+                work.append(callee)
+    for qual in facts.reachable:
+        facts.disabled_by.pop(qual, None)
+
+
+def _guard_status(facts: Facts, op: Op) -> Status:
+    saved = facts.reachable
+    facts.reachable = saved | {op.func}
+    status = facts.status(op)
+    facts.reachable = saved
+    return status
+
+
+def _summaries(facts: Facts) -> None:
+    own: dict[str, set[str]] = defaultdict(set)
+    calls: dict[str, set[str]] = defaultdict(set)
+    for op in facts.ir.ops:
+        if not facts.status(op).live and op.func in facts.reachable:
+            continue
+        if op.kind == "call":
+            calls[op.func].update(facts.callees.get(op.seq, ()))
+        own[op.func] |= _own_kinds(op, facts.roles_of(op.val))
+        if op.kind == "call":
+            own[op.func] |= _own_kinds(op, facts.roles_of(op.val))
+    result = {q: set(k) for q, k in own.items()}
+    changed = True
+    while changed:
+        changed = False
+        for qual, callees in calls.items():
+            acc = result.setdefault(qual, set())
+            before = len(acc)
+            for callee in callees:
+                acc |= result.get(callee, set())
+            changed |= len(acc) != before
+    facts.summaries = {q: frozenset(k) for q, k in result.items()}
+
+
+def build_facts(module: cst.Module, lines: list[str], env: dict[str, str] | None = None) -> Facts:
+    ir = walk(module, lines)
+    callees = link_calls(ir, Resolver(ir))
+    facts = Facts(ir, Roles(ir), callees, dict(env or {}))
+    for op in ir.ops:
+        facts.ops_by_func[op.func].append(op)
+    for dst, val, line in ir.flows:
+        facts.flows_into[dst].append((val, line))
+    _reachability(facts)
+    _summaries(facts)
+    return facts

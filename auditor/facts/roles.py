@@ -1,0 +1,134 @@
+"""Role propagation: resolve calls to user functions, bind arguments to parameters, then a worklist fixpoint.
+
+Roles are flow-insensitive per symbol (a name that ever holds val tokens is val-derived); ordering questions are
+answered by operation sequence numbers, not here.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from auditor.facts import vocab as V
+from auditor.facts.ir import ID, PROV, SHIFT_INPUT, SHIFT_TARGET, CallInfo, Function, ModuleIR, Val
+
+_METHOD_SKIP = frozenset({"forward", "__call__", "__init__"}) | V.PROPAGATORS
+MAX_METHOD_TARGETS = 3
+
+
+class Resolver:
+    """Maps call keys (f:name, m:name, s:Class.name) to user functions."""
+
+    def __init__(self, ir: ModuleIR) -> None:
+        self.by_name: dict[str, list[Function]] = defaultdict(list)
+        self.methods: dict[str, list[Function]] = defaultdict(list)
+        for func in ir.functions.values():
+            (self.methods if func.cls else self.by_name)[func.name].append(func)
+        self.functions = ir.functions
+        self.classes = ir.classes
+
+    def resolve(self, key: str, caller: str = "") -> list[Function]:
+        kind, _, name = key.partition(":")
+        if kind == "f":
+            if name in self.classes:
+                init = self.functions.get(f"{name}.__init__")
+                return [init] if init else []
+            nested = self.functions.get(f"{caller}.{name}")
+            if nested:
+                return [nested]
+            return self.by_name.get(name, [])[:1]
+        if kind == "s":
+            cls, _, meth = name.partition(".")
+            own = self.functions.get(f"{cls}.{meth}")
+            return [own] if own else self.methods.get(meth, [])[:MAX_METHOD_TARGETS]
+        if name in _METHOD_SKIP:
+            return []
+        found = self.methods.get(name, [])
+        return found if len(found) <= MAX_METHOD_TARGETS else []
+
+
+def _bind(func: Function, info: CallInfo, method: bool, line: int) -> list[tuple[str, Val, int]]:
+    params = list(func.params)
+    if params and params[0] in ("self", "cls") and (method or func.name == "__init__" or func.cls):
+        params = params[1:]
+    flows = [(f"{func.qual}::{name}", value, line) for name, value in zip(params, info.args)]
+    flows += [(f"{func.qual}::{name}", value, line) for name, value in info.kwargs.items() if name in func.params]
+    return flows
+
+
+def link_calls(ir: ModuleIR, resolver: Resolver) -> dict[int, list[str]]:
+    """Add argument->parameter and return->call-site flows; returns op.seq -> callee qualnames."""
+    callees: dict[int, list[str]] = {}
+    linked_returns: set[tuple[str, str]] = set()
+    for op in ir.ops:
+        if op.kind != "call":
+            continue
+        info: CallInfo = op.extra
+        targets = resolver.resolve(info.key, op.func)
+        closures = [ir.functions[f"{op.func}.{name}"] for name in info.closures if f"{op.func}.{name}" in ir.functions]
+        if not targets and not closures:
+            continue
+        callees[op.seq] = [f.qual for f in targets] + [f.qual for f in closures]
+        for func in targets:
+            ir.flows.extend(_bind(func, info, info.key[0] in "ms", op.line))
+            if (info.key, func.qual) not in linked_returns:
+                linked_returns.add((info.key, func.qual))
+                ir.flows.append((f"call:{info.key}", Val(frozenset({(f"r:{func.qual}", ID)})), 0))
+    return callees
+
+
+def _pos_groups(ir: ModuleIR) -> dict[tuple[str, str, str], set[int]]:
+    groups: dict[tuple[str, str, str], set[int]] = defaultdict(set)
+    for access in ir.pos_access:
+        groups[(access.func, access.base, access.var)].add(access.offset)
+    return groups
+
+
+class Roles:
+    """Resolved roles per symbol, and the roles of any value."""
+
+    def __init__(self, ir: ModuleIR) -> None:
+        self.groups = _pos_groups(ir)
+        self.of: dict[str, frozenset[str]] = defaultdict(frozenset)
+        self._solve(ir.flows)
+
+    def transform(self, roles: frozenset[str], how: str) -> frozenset[str]:
+        if how == ID or not roles:
+            return roles
+        if how == PROV:
+            return roles & V.PROVENANCE  # statistics of val tokens are val-derived, not val tokens
+        if how.startswith("pos:"):
+            func, base, var, offset = how[4:].split("|")
+            offsets = self.groups.get((func, base, var), set())
+            if len(offsets) < 2:
+                return roles
+            how = SHIFT_TARGET if int(offset) == max(offsets) else SHIFT_INPUT
+        stream = roles & V.PROVENANCE and not roles & {V.INPUT, V.TARGET}
+        if not stream:
+            return roles
+        return (roles - {V.HASH}) | {V.TARGET if how == SHIFT_TARGET else V.INPUT}
+
+    def value(self, val: Val) -> frozenset[str]:
+        roles = set(val.tags)
+        for sym, how in val.deps:
+            roles |= self.transform(self.of.get(sym, frozenset()), how)
+        return frozenset(roles)
+
+    def _solve(self, flows: list[tuple[str, Val, int]]) -> None:
+        readers: dict[str, list[int]] = defaultdict(list)
+        for index, (_, val, _line) in enumerate(flows):
+            for sym, _how in val.deps:
+                readers[sym].append(index)
+        pending = list(range(len(flows)))
+        queued = set(pending)
+        while pending:
+            index = pending.pop()
+            queued.discard(index)
+            dst, val, _line = flows[index]
+            new = self.value(val)
+            old = self.of.get(dst, frozenset())
+            if new <= old:
+                continue
+            self.of[dst] = old | new
+            for reader in readers.get(dst, ()):
+                if reader not in queued:
+                    queued.add(reader)
+                    pending.append(reader)

@@ -1,0 +1,712 @@
+"""One traversal of the module: abstract values of expressions, ordered operations, loops, knobs, functions.
+
+Values are computed bottom-up in `leave_*` methods (children first); statements then record flows
+(`symbol <- value`) and operations with their loop nest, `if` guards and grad mode. Roles are resolved later,
+flow-insensitively, by `roles.py`; ordering questions use the operations' sequence numbers.
+"""
+from __future__ import annotations
+
+import itertools
+
+import libcst as cst
+
+from auditor.facts import vocab as V
+from auditor.facts.cond import UNKNOWN, Cond, Knob, convert, reads_env
+from auditor.facts.ir import (EMPTY, ID, SHIFT_INPUT, SHIFT_TARGET, CallInfo, Function, Loop, ModuleIR, Op,
+                              PosAccess, Val)
+from auditor.facts.positions import statement_spans
+
+MODULE = "<module>"
+_NODE_TEXT = cst.Module(body=[])
+
+
+def _text(node: cst.CSTNode, limit: int = 120) -> str:
+    return _NODE_TEXT.code_for_node(node)[:limit]
+
+
+def _dotted(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr.value}" if base else node.attr.value
+    if isinstance(node, cst.Call):
+        return _dotted(node.func) + "()"
+    return ""
+
+
+def _int_value(node: cst.BaseExpression) -> int | None:
+    if isinstance(node, cst.Integer):
+        try:
+            return int(node.value.replace("_", ""), 0)
+        except ValueError:
+            return None
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        inner = _int_value(node.expression)
+        return None if inner is None else -inner
+    return None
+
+
+def _offset(node: cst.BaseExpression) -> tuple[str, int] | None:
+    """`i` -> (i, 0); `i + 2` -> (i, 2); `i - 1` -> (i, -1); anything else -> None."""
+    if isinstance(node, cst.Name):
+        return node.value, 0
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.left, cst.Name):
+        k = _int_value(node.right)
+        if k is not None and isinstance(node.operator, (cst.Add, cst.Subtract)):
+            return node.left.value, k if isinstance(node.operator, cst.Add) else -k
+    return None
+
+
+def _slice_shift(elements: list[cst.SubscriptElement]) -> str:
+    """`w[1:]`, `w[s+1:e+1]` select the predicted tokens; `w[:-1]`, `w[s:e-1]` the inputs."""
+    slices = [e.slice for e in elements if isinstance(e.slice, cst.Slice)]
+    if not slices:
+        return ID
+    last = slices[-1]
+    lower, upper = last.lower, last.upper
+    low = _int_value(lower) if lower is not None else 0
+    if low == 1 or (isinstance(lower, cst.BinaryOperation) and isinstance(lower.operator, cst.Add)
+                    and _int_value(lower.right) == 1):
+        return SHIFT_TARGET
+    up = _int_value(upper) if upper is not None else None
+    if up == -1 and low in (0, None):
+        return SHIFT_INPUT
+    return ID
+
+
+class _Frame:
+    __slots__ = ("func", "loops", "guards", "grad")
+
+    def __init__(self, func: Function, grad: str) -> None:
+        self.func, self.loops, self.guards, self.grad = func, [], [], [grad]
+
+
+class Walker(cst.CSTVisitor):
+    """Builds a ModuleIR in one pass over a parsed module."""
+
+    def __init__(self, module: cst.Module, lines: list[str]) -> None:
+        super().__init__()
+        self.ir = ModuleIR(lines=lines)
+        self.spans = statement_spans(module)
+        self.vals: dict[int, Val] = {}
+        self.store_nodes: set[int] = set()
+        self.call_funcs: set[int] = set()
+        self.stmt: list[tuple[int, int]] = [(1, 1)]
+        self.classes: list[str] = []
+        top = Function(MODULE, MODULE, None, (), 1, len(lines), None)
+        self.ir.functions[MODULE] = top
+        self.frames = [_Frame(top, "")]
+        self.seq = itertools.count()
+        self.tmp = itertools.count()
+        self.loop_ids = itertools.count(1)
+        self.knob_defs: dict[str, list[tuple]] = {}
+        self.shifts: dict[str, set[str]] = {}
+        self.hashed_stmt = False
+        self.attr_stores: set[str] = set()
+
+    # ----------------------------------------------------------------- helpers
+    @property
+    def frame(self) -> _Frame:
+        return self.frames[-1]
+
+    def sym(self, name: str) -> str:
+        func = self.frame.func
+        return f"g::{name}" if func.qual == MODULE else f"{func.qual}::{name}"
+
+    def val(self, node: cst.CSTNode | None) -> Val:
+        return EMPTY if node is None else self.vals.get(id(node), EMPTY)
+
+    def flow(self, dst: str, val: Val) -> None:
+        if val.deps or val.tags:
+            self.ir.flows.append((dst, val, self.stmt[-1][0]))
+
+    def through(self, val: Val, how: str) -> Val:
+        """A fresh symbol holding `val`, read back through a transform (applies the transform to tags too)."""
+        tmp = f"t::{next(self.tmp)}"
+        self.flow(tmp, val)
+        return Val(frozenset({(tmp, how)}))
+
+    def op(self, kind: str, sym: str = "", val: Val = EMPTY, extra: object = None) -> Op:
+        start, end = self.stmt[-1]
+        frame = self.frame
+        record = Op(kind, start, end, frame.func.qual, next(self.seq), tuple(frame.loops), tuple(frame.guards),
+                    frame.grad[-1], sym, val, extra)
+        self.ir.ops.append(record)
+        return record
+
+    def attr_sym(self, node: cst.Attribute) -> str:
+        base = node.value
+        if isinstance(base, cst.Name) and base.value in ("self", "cls") and self.classes:
+            return f"a:{self.classes[-1]}.{node.attr.value}"
+        return f"@{node.attr.value}"
+
+    def target_sym(self, node: cst.BaseExpression) -> str | None:
+        if isinstance(node, cst.Name):
+            return self.sym(node.value)
+        if isinstance(node, cst.Attribute):
+            return self.attr_sym(node)
+        if isinstance(node, cst.Subscript):
+            return self.target_sym(node.value)
+        return None
+
+    def define_knob(self, name: str, value: cst.BaseExpression, line: int) -> None:
+        expr = convert(value)
+        at_top = self.frame.func.qual == MODULE
+        if expr[0] == "c" and not at_top:
+            return
+        if expr == UNKNOWN and not reads_env(expr):
+            expr = UNKNOWN
+        if not at_top and not reads_env(expr):
+            expr = UNKNOWN  # a later in-function reassignment makes the knob undecidable
+        self.knob_defs.setdefault(name, []).append((expr, line))
+
+    # ------------------------------------------------------------- statements
+    def _push_stmt(self, node: cst.CSTNode, header_only: bool) -> None:
+        start, end = self.spans.get(id(node), self.stmt[-1])
+        self.stmt.append((start, start if header_only else end))
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        self._push_stmt(node, header_only=False)
+        self.shifts: dict[str, set[str]] = {}
+        self.hashed_stmt = False
+
+    def leave_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        mixed = [base for base, hows in self.shifts.items() if {SHIFT_TARGET, SHIFT_INPUT} <= hows or "pad" in hows]
+        if mixed and not self.hashed_stmt and self.frame.func.cls is not None:
+            self.op("shift_mix", mixed[0])
+        self.shifts = {}
+        self.stmt.pop()
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._push_stmt(node, header_only=True)
+        self.classes.append(node.name.value)
+        self.ir.classes[node.name.value] = tuple(_dotted(arg.value) for arg in node.bases)
+
+    def leave_ClassDef(self, node: cst.ClassDef) -> None:
+        self.classes.pop()
+        self.stmt.pop()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._push_stmt(node, header_only=True)
+        parent = self.frame.func
+        in_class = bool(self.classes) and parent.qual == MODULE or (
+            self.classes and parent.cls is None and parent.qual == MODULE)
+        cls = self.classes[-1] if self.classes and parent.qual in (MODULE,) else None
+        name = node.name.value
+        qual = f"{cls}.{name}" if cls else (name if parent.qual == MODULE else f"{parent.qual}.{name}")
+        params = tuple(p.name.value for p in (*node.params.posonly_params, *node.params.params,
+                                              *node.params.kwonly_params))
+        grad = ""
+        for deco in node.decorators:
+            if _dotted(deco.decorator).split("(")[0].split(".")[-1] in V.NO_GRAD_CALLS:
+                grad = "no_grad"
+        start, end = self.spans.get(id(node), self.stmt[-1])
+        func = Function(qual, name, cls, params, start, end, None if parent.qual == MODULE else parent.qual,
+                        grad or parent.grad if not in_class else grad)
+        func.locals.update(params)
+        self.ir.functions[qual] = func
+        self.frames.append(_Frame(func, grad or (self.frame.grad[-1] if parent.qual != MODULE else "")))
+        for pname in params:
+            if V.TARGET_NAME.match(pname):
+                self.flow(f"{qual}::{pname}", Val(tags=frozenset({V.TARGET})))
+            elif V.VAL_NAME.match(pname):
+                self.flow(f"{qual}::{pname}", Val(tags=V.VAL_SOURCE))
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        frame = self.frames.pop()
+        func = frame.func
+        outer = self.frame.func
+        for name in func.reads - func.locals:
+            if outer.qual == MODULE or name not in outer.locals and name not in outer.reads:
+                src = f"g::{name}"
+            else:
+                src = f"{outer.qual}::{name}"
+                outer.reads.add(name)
+            self.ir.flows.append((f"{func.qual}::{name}", Val(frozenset({(src, ID)})), 0))
+        self.stmt.pop()
+
+    def visit_If(self, node: cst.If) -> None:
+        self._push_stmt(node, header_only=True)
+        test = node.test
+        if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(
+                test.comparisons[0].operator, (cst.LessThan, cst.GreaterThan, cst.LessThanEqual,
+                                               cst.GreaterThanEqual)):
+            sides = (_dotted(test.left), _dotted(test.comparisons[0].comparator))
+            if all(V.LOSS_LIKE.search(side) for side in sides):
+                self.op("compare_select", sides[0], EMPTY, sides)
+
+    def leave_If(self, node: cst.If) -> None:
+        self.stmt.pop()
+
+    def visit_If_body(self, node: cst.If) -> None:
+        self.frame.guards.append((convert(node.test), True))
+
+    def leave_If_body(self, node: cst.If) -> None:
+        self.frame.guards.pop()
+
+    def visit_If_orelse(self, node: cst.If) -> None:
+        self.frame.guards.append((convert(node.test), False))
+
+    def leave_If_orelse(self, node: cst.If) -> None:
+        self.frame.guards.pop()
+
+    def _begin_loop(self, node: cst.CSTNode, targets: tuple[str, ...], iter_text: str,
+                    count: Cond | None = None) -> None:
+        start, end = self.spans.get(id(node), self.stmt[-1])
+        loop_id = next(self.loop_ids)
+        text = " ".join(targets) + " " + iter_text
+        self.ir.loops[loop_id] = Loop(loop_id, self.frame.func.qual, start, end, targets, iter_text,
+                                      bool(V.EPOCH_LOOP.search(text)), count)
+        self.frame.loops.append(loop_id)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._push_stmt(node, header_only=True)
+
+    def visit_For_body(self, node: cst.For) -> None:
+        targets = tuple(n.value for n in _names(node.target))
+        self.assign(node.target, self.val(node.iter))
+        count = None
+        it = node.iter
+        if isinstance(it, cst.Call) and _dotted(it.func) == "range" and len(it.args) == 1:
+            count = convert(it.args[0].value)
+        self._begin_loop(node, targets, _text(node.iter), count)
+
+    def leave_For_body(self, node: cst.For) -> None:
+        self.frame.loops.pop()
+
+    def leave_For(self, node: cst.For) -> None:
+        self.stmt.pop()
+
+    def visit_While(self, node: cst.While) -> None:
+        self._push_stmt(node, header_only=True)
+
+    def visit_While_body(self, node: cst.While) -> None:
+        self._begin_loop(node, (), _text(node.test))
+
+    def leave_While_body(self, node: cst.While) -> None:
+        self.frame.loops.pop()
+
+    def leave_While(self, node: cst.While) -> None:
+        self.stmt.pop()
+
+    def visit_With(self, node: cst.With) -> None:
+        self._push_stmt(node, header_only=True)
+        grad = self.frame.grad[-1]
+        for item in node.items:
+            called = _dotted(item.item).split("(")[0].split(".")[-1]
+            if called in V.NO_GRAD_CALLS:
+                grad = "no_grad"
+            elif called == "enable_grad":
+                grad = ""
+        self.frame.grad.append(grad)
+
+    def leave_With(self, node: cst.With) -> None:
+        for item in node.items:
+            if item.asname is not None:
+                self.assign(item.asname.name, self.val(item.item))
+        self.frame.grad.pop()
+        self.stmt.pop()
+
+    def visit_Try(self, node: cst.Try) -> None:
+        self._push_stmt(node, header_only=True)
+
+    def leave_Try(self, node: cst.Try) -> None:
+        self.stmt.pop()
+
+    # ------------------------------------------------------------ assignments
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            self.store_nodes.add(id(target.target))
+
+    def leave_Assign(self, node: cst.Assign) -> None:
+        value = self.val(node.value)
+        for target in node.targets:
+            self.assign(target.target, value, node.value)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self.store_nodes.add(id(node.target))
+
+    def leave_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:
+            self.assign(node.target, self.val(node.value), node.value)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self.store_nodes.add(id(node.target))
+
+    def leave_AugAssign(self, node: cst.AugAssign) -> None:
+        value = self.val(node.value)
+        target = node.target
+        sym = self.target_sym(target)
+        if sym:
+            self.flow(sym, value)
+        name = _store_name(target)
+        if name and V.SCORE_TARGET.search(name) and not V.NOT_SCORE.search(name):
+            self.op("score", sym or name, value, name)
+        if isinstance(target, cst.Subscript) and sym:
+            self.table_write(sym, target)
+
+    def table_write(self, sym: str, target: cst.Subscript) -> None:
+        index = [e.slice for e in target.slice]
+        if len(index) == 1 and isinstance(index[0], cst.Index):
+            self.op("table_write", sym, self.val(index[0].value))
+
+    def assign(self, target: cst.BaseExpression, value: Val, value_node: cst.BaseExpression | None = None) -> None:
+        if isinstance(target, cst.Name):
+            self.frame.func.locals.add(target.value)
+            self.flow(self.sym(target.value), value)
+            if value_node is not None and (self.frame.func.qual == MODULE or not self.classes or True):
+                self._maybe_knob(target.value, value_node)
+        elif isinstance(target, cst.Attribute):
+            sym = self.attr_sym(target)
+            self.attr_stores.add(target.attr.value)
+            self.flow(sym, value)
+            if sym.startswith("a:"):
+                self.flow(f"@{target.attr.value}", value)
+            if value_node is not None:
+                self._maybe_knob(target.attr.value, value_node)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            self.assign_tuple(target, value)
+        elif isinstance(target, cst.StarredElement):
+            self.assign(target.value, value)
+        elif isinstance(target, cst.Subscript):
+            sym = self.target_sym(target)
+            if sym:
+                self.flow(sym, value)
+                self.table_write(sym, target)
+                name = _store_name(target)
+                if name and V.SCORE_TARGET.search(name) and not V.NOT_SCORE.search(name):
+                    self.op("score", sym, value, name)
+                if value_node is not None and _int_value(value_node) == 1 or (
+                        isinstance(value_node, cst.Name) and value_node.value == "True") or (
+                        isinstance(value_node, cst.Float) and value_node.value in ("1.0", "1.")):
+                    slices = [_text(e.slice) for e in target.slice]
+                    self.op("mask_store", sym, EMPTY, ", ".join(slices))
+
+    def _maybe_knob(self, name: str, value_node: cst.BaseExpression) -> None:
+        frame = self.frame
+        top_level = frame.func.qual == MODULE or (frame.func.cls is not None and frame.func.name == "__init__")
+        if top_level or reads_env(convert(value_node)):
+            self.define_knob(name, value_node, self.stmt[-1][0])
+
+    def assign_tuple(self, target: cst.Tuple | cst.List, value: Val) -> None:
+        elements = [e.value for e in target.elements]
+        names = [e.value if isinstance(e, cst.Name) else "" for e in elements]
+        pair = len(elements) == 2 and (V.TARGET_NAME.match(names[1]) or V.INPUT_NAME.match(names[0]))
+        for index, element in enumerate(elements):
+            part = value
+            if pair:
+                part = self.through(value, SHIFT_INPUT if index == 0 else SHIFT_TARGET)
+            self.assign(element, part)
+
+    def leave_Return(self, node: cst.Return) -> None:
+        func = self.frame.func
+        if node.value is not None and func.qual != MODULE:
+            self.flow(f"r:{func.qual}", self.val(node.value))
+
+    def leave_Yield(self, node: cst.Yield) -> None:
+        func = self.frame.func
+        if isinstance(node.value, cst.BaseExpression) and func.qual != MODULE:
+            self.flow(f"r:{func.qual}", self.val(node.value))
+
+    # ------------------------------------------------------------ expressions
+    def leave_Name(self, node: cst.Name) -> None:
+        name = node.value
+        tags = frozenset()
+        if V.VAL_NAME.match(name):
+            tags = V.VAL_SOURCE
+        elif V.TRAIN_NAME.match(name):
+            tags = frozenset({V.TRAIN})
+        func = self.frame.func
+        func.reads.add(name)
+        if id(node) not in self.call_funcs:
+            func.refs.add(name)
+        self.vals[id(node)] = Val(frozenset({(self.sym(name), ID)}), tags)
+
+    def leave_Attribute(self, node: cst.Attribute) -> None:
+        attr = node.attr.value
+        tags = frozenset()
+        if V.VAL_NAME.match(attr):
+            tags = V.VAL_SOURCE
+        elif V.TRAIN_NAME.match(attr):
+            tags = frozenset({V.TRAIN})
+        sym = self.attr_sym(node)
+        base = self.val(node.value)
+        deps = {(sym, ID)}
+        if not sym.startswith("a:"):
+            deps |= base.as_prov().deps
+        self.vals[id(node)] = Val(frozenset(deps), tags | base.as_prov().tags)
+
+    def _string(self, node: cst.CSTNode, text: str, inner: Val = EMPTY) -> None:
+        tags = set(inner.tags)
+        if V.VAL_STRING.search(text):
+            tags |= V.VAL_SOURCE
+        if V.TRAIN_STRING.search(text):
+            tags.add(V.TRAIN)
+        self.vals[id(node)] = Val(inner.deps, frozenset(tags))
+
+    def leave_SimpleString(self, node: cst.SimpleString) -> None:
+        self._string(node, node.value)
+
+    def leave_FormattedString(self, node: cst.FormattedString) -> None:
+        inner = EMPTY.union(*(self.val(p.expression) for p in node.parts if isinstance(p, cst.FormattedStringExpression)))
+        text = "".join(p.value for p in node.parts if isinstance(p, cst.FormattedStringText))
+        self._string(node, text, inner)
+
+    def leave_ConcatenatedString(self, node: cst.ConcatenatedString) -> None:
+        self.vals[id(node)] = self.val(node.left).union(self.val(node.right))
+
+    def leave_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        value = self.val(node.left).union(self.val(node.right))
+        if _is_hash(node):
+            value = Val(value.deps, value.tags | {V.HASH})
+            self.hashed_stmt = True
+        self.vals[id(node)] = value
+
+    def leave_UnaryOperation(self, node: cst.UnaryOperation) -> None:
+        self.vals[id(node)] = self.val(node.expression)
+
+    def leave_BooleanOperation(self, node: cst.BooleanOperation) -> None:
+        self.vals[id(node)] = self.val(node.left).union(self.val(node.right))
+
+    def leave_Comparison(self, node: cst.Comparison) -> None:
+        value = self.val(node.left).union(*(self.val(c.comparator) for c in node.comparisons))
+        self.vals[id(node)] = value.as_prov()
+        operands = (node.left, *(c.comparator for c in node.comparisons))
+        if any("bos" in _dotted(o).lower() for o in operands):
+            self.op("bos_mask")
+
+    def leave_IfExp(self, node: cst.IfExp) -> None:
+        self.vals[id(node)] = self.val(node.body).union(self.val(node.orelse))
+
+    def leave_Tuple(self, node: cst.Tuple) -> None:
+        self.vals[id(node)] = EMPTY.union(*(self.val(e.value) for e in node.elements))
+
+    leave_List = leave_Tuple  # type: ignore[assignment]
+    leave_Set = leave_Tuple  # type: ignore[assignment]
+
+    def leave_Dict(self, node: cst.Dict) -> None:
+        self.vals[id(node)] = EMPTY.union(*(self.val(e.value) for e in node.elements if isinstance(e, cst.DictElement)))
+
+    def leave_ListComp(self, node: cst.ListComp) -> None:
+        self.vals[id(node)] = self.val(node.elt).union(self._comp_iters(node.for_in))
+
+    leave_SetComp = leave_ListComp  # type: ignore[assignment]
+    leave_GeneratorExp = leave_ListComp  # type: ignore[assignment]
+
+    def leave_DictComp(self, node: cst.DictComp) -> None:
+        self.vals[id(node)] = self.val(node.value).union(self._comp_iters(node.for_in))
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self.store_nodes.add(id(node.target))
+
+    def leave_CompFor(self, node: cst.CompFor) -> None:
+        self.assign(node.target, self.val(node.iter))
+
+    def _comp_iters(self, comp: cst.CompFor) -> Val:
+        value = self.val(comp.iter).as_prov()
+        return value.union(self._comp_iters(comp.inner_for_in)) if comp.inner_for_in else value
+
+    def leave_Subscript(self, node: cst.Subscript) -> None:
+        base = self.val(node.value)
+        elements = list(node.slice)
+        index_vals = [self.val(e.slice.value) if isinstance(e.slice, cst.Index) else
+                      EMPTY.union(self.val(e.slice.lower), self.val(e.slice.upper)) for e in elements]
+        index = EMPTY.union(*index_vals)
+        if any(isinstance(e.slice, cst.Slice) for e in elements):
+            how = _slice_shift(elements)
+            if how != ID and len(elements) > 1:  # x[:, 1:] / x[:, :-1]: a shift along the sequence axis
+                self.shifts.setdefault(_dotted(node.value), set()).add(how)
+            value = (base if how == ID else self.through(base, how)).union(index.as_prov())
+        else:
+            value = base.union(index.as_prov())
+            base_sym = self.target_sym(node.value)
+            only = elements[-1].slice.value if isinstance(elements[-1].slice, cst.Index) else None
+            offset = _offset(only) if only is not None else None
+            if base_sym and offset and len(elements) == 1:
+                func = self.frame.func.qual
+                self.ir.pos_access.append(PosAccess(func, base_sym, offset[0], offset[1]))
+                value = self.through(base, f"pos:{func}|{base_sym}|{offset[0]}|{offset[1]}").union(index.as_prov())
+            if base_sym and len(elements) == 1 and id(node) not in self.store_nodes:
+                self.op("table_read", base_sym, index_vals[0])
+        self.vals[id(node)] = value
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.call_funcs.add(id(node.func))
+
+    def leave_Call(self, node: cst.Call) -> None:
+        func = node.func
+        dotted = _dotted(func)
+        last = dotted.split(".")[-1]
+        args = [self.val(a.value) for a in node.args if a.keyword is None]
+        kwargs = {a.keyword.value: self.val(a.value) for a in node.args if a.keyword is not None}
+        every = EMPTY.union(*args, *kwargs.values())
+        receiver = self.val(func.value) if isinstance(func, cst.Attribute) else EMPTY
+        self.vals[id(node)] = self._call_value(func, last, dotted, receiver, args, every)
+        self._call_events(node, func, dotted, last, receiver, args, kwargs, every)
+
+    def _call_value(self, func: cst.BaseExpression, last: str, dotted: str, receiver: Val, args: list[Val],
+                    every: Val) -> Val:
+        method = isinstance(func, cst.Attribute)
+        if method and last in V.PROPAGATORS and not _module_like(dotted):
+            value = receiver.union(every.as_prov())
+            if last in ("bitwise_xor", "xor", "add", "mul", "sub", "remainder", "fmod", "bitwise_and"):
+                value = receiver.union(every)
+                if last in ("bitwise_xor", "xor"):
+                    value = Val(value.deps, value.tags | {V.HASH})
+            return value
+        if last in V.VALUE_FUNCS:
+            value = every
+            if last in ("bitwise_xor", "tuple", "hash"):
+                value = Val(value.deps, value.tags | {V.HASH})
+            return value
+        if last in V.SANITIZERS:
+            return every.as_prov().union(receiver.as_prov())
+        tags = V.VAL_SOURCE if V.VAL_LOADER_CALL.search(last) else frozenset()
+        key = self._call_key(func, last)
+        return Val(frozenset({(f"call:{key}", ID)}), tags).union(every.as_prov(), receiver.as_prov())
+
+    def _call_key(self, func: cst.BaseExpression, last: str) -> str:
+        if isinstance(func, cst.Name):
+            return f"f:{last}"
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self" \
+                and self.classes:
+            return f"s:{self.classes[-1]}.{last}"
+        return f"m:{last}"
+
+    def _call_events(self, node: cst.Call, func: cst.BaseExpression, dotted: str, last: str, receiver: Val,
+                     args: list[Val], kwargs: dict[str, Val], every: Val) -> None:
+        recv_name = _dotted(func.value) if isinstance(func, cst.Attribute) else ""
+        if last == "backward" and isinstance(func, cst.Attribute):
+            self.op("backward", recv_name, receiver)
+        elif dotted.endswith("autograd.grad") and args:
+            self.op("backward", "autograd.grad", args[0])
+        elif last == "step" and isinstance(func, cst.Attribute) and V.OPTIMIZER_NAME.search(recv_name.split(".")[-1]):
+            closures = tuple(a.value.value for a in node.args if isinstance(a.value, cst.Name))
+            self.op("step", recv_name, every, closures)
+        elif dotted.endswith("add.at") or last in ("index_add_", "scatter_add_", "index_put_"):
+            table = node.args[0].value if dotted.endswith("add.at") else func.value
+            sym = self.target_sym(table) if isinstance(table, (cst.Name, cst.Attribute, cst.Subscript)) else None
+            key = args[1] if dotted.endswith("add.at") and len(args) > 1 else (args[1] if len(args) > 1 else every)
+            if sym:
+                self.op("table_write", sym, key)
+        elif last == "take" and len(args) >= 2 and "np" in dotted:
+            sym = self.target_sym(node.args[0].value)
+            if sym:
+                self.op("table_read", sym, args[1])
+        if V.SERIALIZE_CALL.match(last) and (last != "write" or recv_name):
+            self.op("serialize", dotted, every.union(receiver))
+        if last == "pad" and node.args and isinstance(node.args[0].value, cst.Subscript):
+            sliced = node.args[0].value
+            if _slice_shift(list(sliced.slice)) == SHIFT_INPUT and len(sliced.slice) > 1:
+                self.shifts.setdefault(_dotted(sliced.value), set()).add("pad")
+        if last == "where" and node.args and isinstance(node.args[0].value, cst.Comparison):
+            test = node.args[0].value
+            sides = (_dotted(test.left), _dotted(test.comparisons[0].comparator))
+            if all(V.LOSS_LIKE.search(side) for side in sides):
+                self.op("minimum", dotted, every, sides)
+        if last in ("minimum", "fmin") or (last == "min" and len(args) == 2):
+            self.op("minimum", dotted, every, tuple(_text(a.value, 60) for a in node.args))
+        if V.OPTIMIZER_CTOR.match(last):
+            self.op("optimizer", dotted, args[0] if args else every, _text(node, 100))
+        if last == "Parameter" or "requires_grad" in kwargs and _is_true(node, "requires_grad") or \
+                last == "requires_grad_":
+            self.op("param_create", dotted, every.union(receiver), _text(node, 100))
+        if "is_causal" in kwargs and _is_false(node, "is_causal") and "attn_mask" not in kwargs:
+            self.op("noncausal", dotted, EMPTY, _text(node, 100))
+        if last in ("append", "add_", "extend") and recv_name and V.SCORE_TARGET.search(recv_name.split(".")[-1]) \
+                and not V.NOT_SCORE.search(recv_name):
+            self.op("score", recv_name, every, recv_name)
+        if V.SCORE_CALL.search(last):
+            self.op("score", last, every, last)
+        closures = tuple(a.value.value for a in node.args if isinstance(a.value, cst.Name))
+        self.op("call", dotted, every, CallInfo(self._call_key(func, last), args, kwargs, closures, dotted))
+
+    # --------------------------------------------------------------- imports
+    def visit_Import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            name = _dotted(alias.name)
+            as_name = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else name
+            self.ir.imports[as_name] = name
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        if isinstance(node.names, cst.ImportStar) or node.module is None:
+            return
+        module = _dotted(node.module)
+        for alias in node.names:
+            name = _dotted(alias.name)
+            as_name = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else name
+            self.ir.imports[as_name] = f"{module}.{name}"
+
+    # ---------------------------------------------------------------- result
+    def finish(self) -> ModuleIR:
+        for name, defs in self.knob_defs.items():
+            exprs = {expr for expr, _ in defs}
+            expr = defs[0][0] if len(exprs) == 1 else UNKNOWN
+            self.ir.knobs[name] = Knob(name, expr, defs[0][1])
+        return self.ir
+
+
+def _names(node: cst.BaseExpression) -> list[cst.Name]:
+    if isinstance(node, cst.Name):
+        return [node]
+    if isinstance(node, (cst.Tuple, cst.List)):
+        return [n for e in node.elements for n in _names(e.value)]
+    return []
+
+
+def _store_name(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    if isinstance(node, cst.Subscript):
+        return _store_name(node.value)
+    return ""
+
+
+def _module_like(dotted: str) -> bool:
+    head = dotted.split(".")[0]
+    return head in ("torch", "np", "numpy", "F", "math", "os", "nn", "dist")
+
+
+def _is_hash(node: cst.BinaryOperation) -> bool:
+    op = node.operator
+    if isinstance(op, cst.BitXor):
+        return True
+    if isinstance(op, cst.Multiply):
+        for side in (node.left, node.right):
+            value = _int_value(side)
+            if value is not None and abs(value) >= V.LARGE_MULTIPLIER:
+                return True
+            if isinstance(side, (cst.Name, cst.Attribute)):
+                name = _dotted(side).split(".")[-1]
+                if any(k in name.lower() for k in ("prime", "mult", "hash")) or name in ("P", "_P", "PRIME"):
+                    return True
+    if isinstance(op, cst.BitOr):
+        return any(isinstance(s, cst.BinaryOperation) and isinstance(s.operator, cst.LeftShift)
+                   for s in (node.left, node.right))
+    return False
+
+
+def _kw(node: cst.Call, name: str) -> cst.BaseExpression | None:
+    for arg in node.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return arg.value
+    return None
+
+
+def _is_true(node: cst.Call, name: str) -> bool:
+    value = _kw(node, name)
+    return isinstance(value, cst.Name) and value.value == "True"
+
+
+def _is_false(node: cst.Call, name: str) -> bool:
+    value = _kw(node, name)
+    return isinstance(value, cst.Name) and value.value == "False"
+
+
+def walk(module: cst.Module, lines: list[str]) -> ModuleIR:
+    walker = Walker(module, lines)
+    module.visit(walker)
+    return walker.finish()

@@ -1,0 +1,88 @@
+"""JSON renderer: one versioned document per run, validated by `auditor/schema/report-v1.json`.
+
+`render(report)` returns the text; `document(report)` returns the same data as plain dicts for callers that embed it.
+"""
+from __future__ import annotations
+
+import json
+
+from auditor.model import AuditResult, CheckOutcome, Claims, Evidence, Finding, Report, SourceInfo
+from auditor.render.common import check_title, sorted_findings
+
+SCHEMA_VERSION = 1
+
+
+def _source(source: SourceInfo | None) -> dict | None:
+    if source is None:
+        return None
+    return {
+        "script": source.script,
+        "sha256": source.sha256,
+        "size": source.size,
+        "wrapper": source.wrapper,
+        "inner_size": source.inner_size,
+        "siblings": list(source.siblings),
+    }
+
+
+def _claims(claims: Claims) -> dict:
+    return {
+        "title": claims.title,
+        "val_bpb": claims.val_bpb,
+        "seeds": list(claims.seeds),
+        "bytes_total": claims.bytes_total,
+    }
+
+
+def _check(outcome: CheckOutcome) -> dict:
+    return {
+        "rule": outcome.rule,
+        "title": check_title(outcome.rule, outcome.title),
+        "status": outcome.status.value,
+        "note": outcome.note,
+        "lines": list(outcome.lines),
+    }
+
+
+def _evidence(hop: Evidence) -> dict:
+    return {"line": hop.line, "text": hop.text, "note": hop.note}
+
+
+def _finding(finding: Finding) -> dict:
+    return {
+        "rule": finding.rule,
+        "severity": finding.severity.value,
+        "confidence": finding.confidence.value,
+        "line": finding.line,
+        "end_line": finding.end_line,
+        "message": finding.message,
+        "knob": finding.knob,
+        "evidence": [_evidence(hop) for hop in finding.evidence],
+    }
+
+
+def _result(result: AuditResult) -> dict:
+    return {
+        "path": result.path,
+        "verdict": result.verdict.value,
+        "error": result.error,
+        "source": _source(result.source),
+        "claims": _claims(result.claims),
+        "techniques": list(result.techniques),
+        "checks": [_check(outcome) for outcome in result.checks],
+        "findings": [_finding(finding) for finding in sorted_findings(result)],
+    }
+
+
+def document(report: Report) -> dict:
+    """The report as JSON-ready dicts, in schema order."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": report.tool_name, "version": report.tool_version},
+        "command": report.command,
+        "results": [_result(result) for result in report.results],
+    }
+
+
+def render(report: Report) -> str:
+    return json.dumps(document(report), indent=2, ensure_ascii=False) + "\n"

@@ -49,7 +49,7 @@ def live(facts: Facts, op: Op) -> bool:
 
 def chain(facts: Facts, op: Op, role: str, note: str) -> list[Evidence]:
     """Evidence from where `role` entered (source) through the assignments that carried it, to `op` (sink)."""
-    hops = [Evidence(line, facts.line_text(line), f"{role}: {name}") for line, name in facts.origin(op.val, role)]
+    hops = [Evidence(line, facts.line_text(line), f"{role}: {name_of(sym)}") for line, sym in facts.origin(op.val, role)]
     hops = [h for i, h in enumerate(hops) if h.line != op.line and all(h.line != o.line for o in hops[:i])]
     return hops[-4:] + [hop(facts, op, note)]
 
@@ -75,3 +75,12 @@ def is_val_score(facts: Facts, op: Op) -> bool:
         return False
     roles = facts.roles_of(op.val)
     return "TRAIN" not in roles or "VAL" in roles
+
+
+def name_of(sym: str) -> str:
+    """A symbol as a reviewer would write it: `self.full_counts`, `val_tokens`."""
+    if sym.startswith("a:"):
+        return "self." + sym.split(".", 1)[1]
+    if sym.startswith("@"):
+        return sym[1:]
+    return sym.split("::")[-1]

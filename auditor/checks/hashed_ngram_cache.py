@@ -1,7 +1,7 @@
 """hashed-ngram-cache: an eval-time count table read with hashed keys and blended into the score (C2)."""
 from __future__ import annotations
 
-from auditor.checks.base import CheckResult, chain, finding, hop, ops
+from auditor.checks.base import CheckResult, chain, finding, name_of, hop, ops
 from auditor.facts import vocab as V
 from auditor.facts.bundle import Facts
 from auditor.model import Confidence
@@ -25,7 +25,7 @@ def check(facts: Facts) -> CheckResult:
             result.note = f"n-gram distribution at L{op.line} is normalised over the vocabulary"
             continue
         reported.add(op.sym)
-        table = op.sym.split("::")[-1]
+        table = name_of(op.sym)
         message = (f"eval-time n-gram cache `{table}` is filled from validation tokens and read with hashed keys; "
                    f"its counts are not a normalised distribution over the vocabulary")
         evidence = [hop(facts, write, "table filled with val-derived keys")] + chain(facts, op, V.HASH, "hashed lookup while scoring")

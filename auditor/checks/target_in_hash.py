@@ -1,7 +1,7 @@
 """target-in-hash: a table read whose hashed key contains the token being scored (C1, PR #779)."""
 from __future__ import annotations
 
-from auditor.checks.base import CheckResult, chain, finding, ops
+from auditor.checks.base import CheckResult, chain, finding, name_of, ops
 from auditor.facts import vocab as V
 from auditor.facts.bundle import Facts
 from auditor.model import Confidence
@@ -18,7 +18,7 @@ def check(facts: Facts) -> CheckResult:
         result.present = True
         if V.TARGET not in roles:
             continue
-        table = op.sym.split("::")[-1]
+        table = name_of(op.sym)
         confidence = Confidence.HIGH if V.VAL in roles else Confidence.MEDIUM
         message = (f"`{table}` is read with a hashed key that contains the target token, so the score of a "
                    f"position looks up statistics of its own answer")

@@ -67,8 +67,8 @@ class Facts:
             if source is None:
                 break
             current, line = source
-            if line and not nxt.startswith(("t::", "call:")):
-                chain.append((line, nxt.split("::")[-1]))
+            if line and not nxt.startswith(("t::", "call:", "r:")):
+                chain.append((line, nxt))
         chain.reverse()
         return chain
 
@@ -195,6 +195,9 @@ def _reachability(facts: Facts) -> None:
             for callee in facts.callees[op.seq]:
                 if status.live:
                     found.append(callee)
+                    if callee.endswith(".__init__"):  # an instance is called through forward/__call__
+                        cls = callee.rsplit(".", 1)[0]
+                        found.extend(q for q in (f"{cls}.forward", f"{cls}.__call__") if q in ir.functions)
                 elif callee not in facts.disabled_by and status.knob:
                     facts.disabled_by[callee] = status.knob
         for name in func.refs:

@@ -82,6 +82,7 @@ class CallInfo:
     kwargs: dict[str, Val]
     closures: tuple[str, ...]  # local functions passed as arguments (run by the callee: optimizer closures)
     text: str  # callee as written, e.g. "torch.optim.AdamW"
+    site: str  # the symbol that holds this call's result
 
 
 @dataclass(slots=True)
@@ -116,6 +117,7 @@ class ModuleIR:
     loops: dict[int, Loop] = field(default_factory=dict)
     flows: list[tuple[str, Val, int]] = field(default_factory=list)  # (symbol, value, line)
     knobs: dict[str, Knob] = field(default_factory=dict)
+    opaque: dict[str, Val] = field(default_factory=dict)  # call site -> provenance of its arguments
     pos_access: list[PosAccess] = field(default_factory=list)
     classes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # class -> base names
     imports: dict[str, str] = field(default_factory=dict)  # alias -> module path

@@ -25,6 +25,9 @@ class Resolver:
         self.functions = ir.functions
         self.classes = ir.classes
 
+    def is_class(self, key: str) -> bool:
+        return key.startswith("f:") and key[2:] in self.classes
+
     def resolve(self, key: str, caller: str = "") -> list[Function]:
         kind, _, name = key.partition(":")
         if kind == "f":
@@ -55,23 +58,33 @@ def _bind(func: Function, info: CallInfo, method: bool, line: int) -> list[tuple
 
 
 def link_calls(ir: ModuleIR, resolver: Resolver) -> dict[int, list[str]]:
-    """Add argument->parameter and return->call-site flows; returns op.seq -> callee qualnames."""
+    """Add argument->parameter and return->call-site flows; returns op.seq -> callee qualnames.
+
+    Parameters merge every call site (context-insensitive), but a call's result is rebuilt per site from the
+    callee's intrinsic return roles plus this site's arguments: a shard reader shared by the train and val loaders
+    must not make val tokens look like training data.
+    """
     callees: dict[int, list[str]] = {}
-    linked_returns: set[tuple[str, str]] = set()
+    intrinsic = Roles(ir, params_marked=True).of
     for op in ir.ops:
         if op.kind != "call":
             continue
         info: CallInfo = op.extra
         targets = resolver.resolve(info.key, op.func)
         closures = [ir.functions[f"{op.func}.{name}"] for name in info.closures if f"{op.func}.{name}" in ir.functions]
+        if not targets or resolver.is_class(info.key):
+            ir.flows.append((info.site, ir.opaque.get(info.site, Val()), op.line))  # opaque: provenance flows on
         if not targets and not closures:
             continue
         callees[op.seq] = [f.qual for f in targets] + [f.qual for f in closures]
+        arguments = Val().union(*info.args, *info.kwargs.values())
         for func in targets:
             ir.flows.extend(_bind(func, info, info.key[0] in "ms", op.line))
-            if (info.key, func.qual) not in linked_returns:
-                linked_returns.add((info.key, func.qual))
-                ir.flows.append((f"call:{info.key}", Val(frozenset({(f"r:{func.qual}", ID)})), 0))
+            returned = intrinsic.get(f"r:{func.qual}", frozenset())
+            ir.flows.append((info.site, Val(frozenset({(f"r:{func.qual}", "ret:" + ",".join(sorted(returned)))})),
+                             op.line))
+            if PARAM in returned:
+                ir.flows.append((info.site, arguments, op.line))
     return callees
 
 
@@ -82,19 +95,28 @@ def _pos_groups(ir: ModuleIR) -> dict[tuple[str, str, str], set[int]]:
     return groups
 
 
+PARAM = "PARAM"  # marker: the value is (a slice or view of) a parameter of its function
+
+
 class Roles:
     """Resolved roles per symbol, and the roles of any value."""
 
-    def __init__(self, ir: ModuleIR) -> None:
+    def __init__(self, ir: ModuleIR, params_marked: bool = False) -> None:
         self.groups = _pos_groups(ir)
         self.of: dict[str, frozenset[str]] = defaultdict(frozenset)
-        self._solve(ir.flows)
+        flows = list(ir.flows)
+        if params_marked:
+            marker = Val(tags=frozenset({PARAM}))
+            flows += [(f"{f.qual}::{p}", marker, 0) for f in ir.functions.values() for p in f.params]
+        self._solve(flows)
 
     def transform(self, roles: frozenset[str], how: str) -> frozenset[str]:
         if how == ID or not roles:
             return roles
         if how == PROV:
             return roles & V.PROVENANCE  # statistics of val tokens are val-derived, not val tokens
+        if how.startswith("ret:"):
+            return roles & frozenset(how[4:].split(",")) - {PARAM}
         if how.startswith("pos:"):
             func, base, var, offset = how[4:].split("|")
             offsets = self.groups.get((func, base, var), set())

@@ -172,8 +172,10 @@ class Walker(cst.CSTVisitor):
         self.hashed_stmt = False
 
     def leave_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
-        mixed = [base for base, hows in self.shifts.items() if {SHIFT_TARGET, SHIFT_INPUT} <= hows or "pad" in hows]
-        if mixed and not self.hashed_stmt and self.frame.func.cls is not None:
+        mixed = [base for base, hows in self.shifts.items() if ({SHIFT_TARGET, SHIFT_INPUT} <= hows or "pad" in hows)
+                 and not V.TOKEN_IDS.search(base)]  # shifted token ids feed bigram hashes, not hidden states
+        func = self.frame.func
+        if mixed and not self.hashed_stmt and func.cls is not None and (func.name == "forward" or "smear" in func.qual.lower()):
             self.op("shift_mix", mixed[0])
         self.shifts = {}
         self.stmt.pop()
@@ -542,11 +544,12 @@ class Walker(cst.CSTVisitor):
         kwargs = {a.keyword.value: self.val(a.value) for a in node.args if a.keyword is not None}
         every = EMPTY.union(*args, *kwargs.values())
         receiver = self.val(func.value) if isinstance(func, cst.Attribute) else EMPTY
-        self.vals[id(node)] = self._call_value(func, last, dotted, receiver, args, every)
-        self._call_events(node, func, dotted, last, receiver, args, kwargs, every)
+        site = f"call:{self._call_key(func, last)}@{next(self.tmp)}"
+        self.vals[id(node)] = self._call_value(func, last, dotted, receiver, every, site)
+        self._call_events(node, func, dotted, last, receiver, args, kwargs, every, site)
 
-    def _call_value(self, func: cst.BaseExpression, last: str, dotted: str, receiver: Val, args: list[Val],
-                    every: Val) -> Val:
+    def _call_value(self, func: cst.BaseExpression, last: str, dotted: str, receiver: Val, every: Val,
+                    site: str) -> Val:
         method = isinstance(func, cst.Attribute)
         if method and last in V.PROPAGATORS and not _module_like(dotted):
             value = receiver.union(every.as_prov())
@@ -563,8 +566,8 @@ class Walker(cst.CSTVisitor):
         if last in V.SANITIZERS:
             return every.as_prov().union(receiver.as_prov())
         tags = V.VAL_SOURCE if V.VAL_LOADER_CALL.search(last) else frozenset()
-        key = self._call_key(func, last)
-        return Val(frozenset({(f"call:{key}", ID)}), tags).union(every.as_prov(), receiver.as_prov())
+        self.ir.opaque[site] = every.as_prov()  # used only if the callee is not a user function (roles.link_calls)
+        return Val(frozenset({(site, ID)}), tags).union(receiver.as_prov())
 
     def _call_key(self, func: cst.BaseExpression, last: str) -> str:
         if isinstance(func, cst.Name):
@@ -575,7 +578,7 @@ class Walker(cst.CSTVisitor):
         return f"m:{last}"
 
     def _call_events(self, node: cst.Call, func: cst.BaseExpression, dotted: str, last: str, receiver: Val,
-                     args: list[Val], kwargs: dict[str, Val], every: Val) -> None:
+                     args: list[Val], kwargs: dict[str, Val], every: Val, site: str) -> None:
         recv_name = _dotted(func.value) if isinstance(func, cst.Attribute) else ""
         if last == "backward" and isinstance(func, cst.Attribute):
             self.op("backward", recv_name, receiver)
@@ -609,8 +612,7 @@ class Walker(cst.CSTVisitor):
             self.op("minimum", dotted, every, tuple(_text(a.value, 60) for a in node.args))
         if V.OPTIMIZER_CTOR.match(last):
             self.op("optimizer", dotted, args[0] if args else every, _text(node, 100))
-        if last == "Parameter" or "requires_grad" in kwargs and _is_true(node, "requires_grad") or \
-                last == "requires_grad_":
+        if (last == "Parameter" and self.frame.func.name != "__init__") or _is_true(node, "requires_grad"):
             self.op("param_create", dotted, every.union(receiver), _text(node, 100))
         if "is_causal" in kwargs and _is_false(node, "is_causal") and "attn_mask" not in kwargs:
             self.op("noncausal", dotted, EMPTY, _text(node, 100))
@@ -620,7 +622,7 @@ class Walker(cst.CSTVisitor):
         if V.SCORE_CALL.search(last):
             self.op("score", last, every, last)
         closures = tuple(a.value.value for a in node.args if isinstance(a.value, cst.Name))
-        self.op("call", dotted, every, CallInfo(self._call_key(func, last), args, kwargs, closures, dotted))
+        self.op("call", dotted, every, CallInfo(self._call_key(func, last), args, kwargs, closures, dotted, site))
 
     # --------------------------------------------------------------- imports
     def visit_Import(self, node: cst.Import) -> None:

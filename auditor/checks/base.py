@@ -59,6 +59,16 @@ def ops(facts: Facts, *kinds: str):
     return (op for op in facts.ir.ops if op.kind in kinds)
 
 
+def shared_loops(a: Op, b: Op) -> list[int]:
+    """Loops enclosing both operations, outermost first."""
+    out = []
+    for x, y in zip(a.loops, b.loops):
+        if x != y:
+            break
+        out.append(x)
+    return out
+
+
 def common_loop(a: Op, b: Op) -> int | None:
     """Innermost loop enclosing both operations (loops are listed outermost first)."""
     shared = None

@@ -5,9 +5,10 @@ non-epoch loop, the scoring of that data. A function that only trains on val is 
 """
 from __future__ import annotations
 
-from auditor.checks.base import CheckResult, chain, common_loop, finding, hop, is_val_score, live
+from auditor.checks.base import CheckResult, chain, common_loop, finding, hop, is_val_score, shared_loops
 from auditor.facts import vocab as V
 from auditor.facts.bundle import Facts
+from auditor.facts.cond import knob_names
 from auditor.facts.ir import Op
 from auditor.model import Confidence
 
@@ -31,26 +32,33 @@ def is_slot(facts: Facts, qual: str) -> bool:
     return any(op.kind == "param_create" for op in facts.ops_by_func.get(qual, ()))
 
 
+def is_warmup(facts: Facts, op: Op) -> bool:
+    """Compile warm-up steps on a throwaway adapter (flagged for eval time by the record review, not here)."""
+    return any("warm" in facts.ir.loops[i].iter_text.lower() or "warm" in " ".join(facts.ir.loops[i].targets)
+               for i in op.loops)
+
+
 def is_ttt(facts: Facts, qual: str, update: Op) -> bool:
+    """Test-time training: named so, or inside a loop or branch named so (inline TTT in main)."""
     names = [qual] + [c for c in facts.callees.get(update.seq, ())]
-    return any(V.TTT_NAME.search(n) or V.EVAL_NAME.search(n.split(".")[-1]) for n in names)
+    if any(V.TTT_NAME.search(n) or V.EVAL_NAME.search(n.split(".")[-1]) for n in names):
+        return True
+    loops = " ".join(facts.ir.loops[i].iter_text for i in update.loops)
+    guards = " ".join(name for cond, _ in update.guards for name in knob_names(cond, facts.ir.knobs))
+    return bool(V.TTT_NAME.search(loops) or V.TTT_NAME.search(guards))
 
 
 def judge(facts: Facts, qual: str, update: Op, scores: list[Op]) -> tuple[str, Op | None]:
     """('legal'|'after'|'epoch'|'none', the score op that decides)."""
     before = [s for s in scores if s.seq < update.seq]
-    for score in before:
-        loop = common_loop(score, update)
-        if loop is not None and facts.ir.loops[loop].is_epoch:
-            return "epoch", score
+    for score in scores:
+        if any(facts.ir.loops[loop].is_epoch for loop in shared_loops(score, update)):
+            return "epoch", score  # a later epoch scores tokens an earlier epoch trained on
     for score in before:
         if common_loop(score, update) is not None:
             return "legal", score
     after = [s for s in scores if s.seq > update.seq]
     if after:
-        loop = common_loop(after[0], update)
-        if loop is not None and facts.ir.loops[loop].is_epoch:
-            return "epoch", after[0]
         return "after", after[0]
     if before:
         return "legal", before[0]
@@ -61,7 +69,7 @@ def check(facts: Facts) -> CheckResult:
     result = CheckResult()
     legal_at: list[int] = []
     for qual in sorted(facts.reachable | set(facts.disabled_by) | set(facts.ops_by_func)):
-        updates = [u for u in val_updates(facts, qual) if is_ttt(facts, qual, u)]
+        updates = [u for u in val_updates(facts, qual) if is_ttt(facts, qual, u) and not is_warmup(facts, u)]
         if not updates or is_slot(facts, qual):
             continue
         result.present = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from auditor.checks.base import CheckResult, finding, hop, is_val_score
+from auditor.facts import vocab as V
 from auditor.facts.bundle import Facts
 from auditor.model import Confidence, Severity
 
@@ -28,7 +29,11 @@ def check(facts: Facts) -> CheckResult:
             continue
         result.present = True
         masks = _masks(func_ops)
-        context_only = bool(masks) and all(_CONTEXT_ONLY.match(m.extra.split(",")[-1]) for m in masks)
+        loss_roles = facts.roles_of(update.val)
+        if masks:
+            context_only = all(_CONTEXT_ONLY.match(m.extra.split(",")[-1]) for m in masks)
+        else:
+            context_only = V.CTX in loss_roles and V.SCORED not in loss_roles
         score = next(s for s in scores if s.seq > update.seq)
         evidence = [hop(facts, created[0], "eval-time tensor with gradients")]
         evidence += [hop(facts, m, "optimisation mask") for m in masks[:1]]

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.facts.cond import Cond, Knob
+from auditor.facts.vocab import CARRIED
 
 # How a dependency passes roles on: all of them, provenance only (VAL/TRAIN through opaque calls),
 # the shifted-by-one slice of a token stream (target), the truncated slice (input), or a positional index.
-ID, PROV, SHIFT_TARGET, SHIFT_INPUT = "id", "prov", "tgt", "inp"
+ID, PROV, INDEX, SHIFT_TARGET, SHIFT_INPUT = "id", "prov", "idx", "tgt", "inp"
 
 Dep = tuple[str, str]
 
@@ -33,7 +34,11 @@ class Val:
 
     def as_prov(self) -> Val:
         """Only provenance flows on (opaque calls): a loss computed from val tokens is val-derived, not a token."""
-        return Val(frozenset((sym, PROV) for sym, _ in self.deps), self.tags & {"VAL", "TRAIN"})  # not VAL_TOKENS
+        return Val(frozenset((sym, PROV) for sym, _ in self.deps), self.tags & CARRIED)  # not VAL_TOKENS
+
+    def as_index(self) -> Val:
+        """An index selects elements: val provenance flows on, but not which window region it was cut from."""
+        return Val(frozenset((sym, INDEX) for sym, _ in self.deps), self.tags & {"VAL", "TRAIN"})
 
     def transformed(self, how: str) -> Val:
         return Val(frozenset((sym, how if t == ID else t) for sym, t in self.deps), self.tags)

@@ -12,6 +12,8 @@ VAL, TRAIN, TARGET, INPUT, HASH, SCORE = "VAL", "TRAIN", "TARGET", "INPUT", "HAS
 VALTOK = "VAL_TOKENS"  # the val token values themselves (not statistics computed from them)
 PROVENANCE = frozenset({VAL, TRAIN})
 VAL_SOURCE = frozenset({VAL, VALTOK})
+CTX, SCORED = "CONTEXT_SLICE", "SCORED_SLICE"  # which part of a sliding window a value was cut from
+CARRIED = PROVENANCE | {CTX, SCORED}  # roles that survive opaque calls (a loss over the scored slice is "scored")
 
 VAL_STRING = re.compile(r"fineweb_val|_val_\*|val_\*\.bin|validation", re.I)
 TRAIN_STRING = re.compile(r"fineweb_train|_train_\*|train_\*\.bin")

@@ -75,6 +75,16 @@ def _slice_shift(elements: list[cst.SubscriptElement]) -> str:
     return ID
 
 
+def _region(elements: list[cst.SubscriptElement]) -> str | None:
+    """`[:s]` is the context of a sliding window, `[s:wlen]` its scored part (SLOT masks and losses)."""
+    last = next((e.slice for e in reversed(elements) if isinstance(e.slice, cst.Slice)), None)
+    if last is None or not isinstance(last.upper, cst.Name):
+        return None
+    if last.lower is None or _int_value(last.lower) == 0:
+        return V.CTX
+    return V.SCORED if isinstance(last.lower, cst.Name) else None
+
+
 class _Frame:
     __slots__ = ("func", "loops", "guards", "grad")
 
@@ -235,7 +245,7 @@ class Walker(cst.CSTVisitor):
                 test.comparisons[0].operator, (cst.LessThan, cst.GreaterThan, cst.LessThanEqual,
                                                cst.GreaterThanEqual)):
             sides = (_dotted(test.left), _dotted(test.comparisons[0].comparator))
-            if all(V.LOSS_LIKE.search(side) for side in sides):
+            if all(V.LOSS_LIKE.search(side) for side in sides) and _stores_by_index(node.body):
                 self.op("compare_select", sides[0], EMPTY, sides)
 
     def leave_If(self, node: cst.If) -> None:
@@ -517,18 +527,21 @@ class Walker(cst.CSTVisitor):
         index = EMPTY.union(*index_vals)
         if any(isinstance(e.slice, cst.Slice) for e in elements):
             how = _slice_shift(elements)
+            region = _region(elements)
+            if region:
+                base = Val(base.deps, base.tags | {region})
             if how != ID and len(elements) > 1:  # x[:, 1:] / x[:, :-1]: a shift along the sequence axis
                 self.shifts.setdefault(_dotted(node.value), set()).add(how)
-            value = (base if how == ID else self.through(base, how)).union(index.as_prov())
+            value = (base if how == ID else self.through(base, how)).union(index.as_index())
         else:
-            value = base.union(index.as_prov())
+            value = base.union(index.as_index())
             base_sym = self.target_sym(node.value)
             only = elements[-1].slice.value if isinstance(elements[-1].slice, cst.Index) else None
             offset = _offset(only) if only is not None else None
             if base_sym and offset and len(elements) == 1:
                 func = self.frame.func.qual
                 self.ir.pos_access.append(PosAccess(func, base_sym, offset[0], offset[1]))
-                value = self.through(base, f"pos:{func}|{base_sym}|{offset[0]}|{offset[1]}").union(index.as_prov())
+                value = self.through(base, f"pos:{func}|{base_sym}|{offset[0]}|{offset[1]}").union(index.as_index())
             if base_sym and len(elements) == 1 and id(node) not in self.store_nodes:
                 self.op("table_read", base_sym, index_vals[0])
         self.vals[id(node)] = value
@@ -612,7 +625,8 @@ class Walker(cst.CSTVisitor):
             self.op("minimum", dotted, every, tuple(_text(a.value, 60) for a in node.args))
         if V.OPTIMIZER_CTOR.match(last):
             self.op("optimizer", dotted, args[0] if args else every, _text(node, 100))
-        if (last == "Parameter" and self.frame.func.name != "__init__") or _is_true(node, "requires_grad"):
+        fresh = last == "requires_grad_" and isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call)
+        if (last == "Parameter" and self.frame.func.name != "__init__") or _is_true(node, "requires_grad") or fresh:
             self.op("param_create", dotted, every.union(receiver), _text(node, 100))
         if "is_causal" in kwargs and _is_false(node, "is_causal") and "attn_mask" not in kwargs:
             self.op("noncausal", dotted, EMPTY, _text(node, 100))
@@ -655,6 +669,17 @@ def _names(node: cst.BaseExpression) -> list[cst.Name]:
     if isinstance(node, (cst.Tuple, cst.List)):
         return [n for e in node.elements for n in _names(e.value)]
     return []
+
+
+def _stores_by_index(body: cst.BaseSuite) -> bool:
+    """The block assigns into a subscript (a per-position choice), not a scalar such as a best temperature."""
+    statements = body.body if isinstance(body, cst.IndentedBlock) else [body]
+    for statement in statements:
+        if isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                if isinstance(small, cst.Assign) and any(isinstance(t.target, cst.Subscript) for t in small.targets):
+                    return True
+    return False
 
 
 def _store_name(node: cst.BaseExpression) -> str:

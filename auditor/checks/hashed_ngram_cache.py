@@ -15,20 +15,24 @@ def check(facts: Facts) -> CheckResult:
     reported: set[str] = set()
     for op in ops(facts, "table_read"):
         roles = facts.roles_of(op.val)
-        if V.HASH not in roles or op.sym not in written or op.sym in reported:
+        if V.HASH not in roles or op.func in reported:
             continue
-        write = written[op.sym]
-        if V.VAL not in roles and V.VAL not in facts.roles_of(write.val):
-            continue  # a table of training statistics, or an embedding: not an eval-time cache
+        write = written.get(op.sym)
+        table_roles = facts.roles.of.get(op.sym, frozenset())
+        if write is None and V.TABLE not in table_roles:
+            continue  # a learned embedding indexed by a hash (BigramHash), not a count table
+        if V.VAL not in roles and (write is None or V.VAL not in facts.roles_of(write.val)):
+            continue  # a table of training statistics: not an eval-time cache
         result.present = True
         if _normalized(facts, op):
             result.note = f"n-gram distribution at L{op.line} is normalised over the vocabulary"
             continue
-        reported.add(op.sym)
+        reported.add(op.func)  # one finding per scoring function
         table = name_of(op.sym)
         message = (f"eval-time n-gram cache `{table}` is filled from validation tokens and read with hashed keys; "
                    f"its counts are not a normalised distribution over the vocabulary")
-        evidence = [hop(facts, write, "table filled with val-derived keys")] + chain(facts, op, V.HASH, "hashed lookup while scoring")
+        evidence = ([hop(facts, write, "table filled with val-derived keys")] if write else []) + chain(
+            facts, op, V.HASH, "hashed lookup while scoring")
         result.findings.append(finding(facts, RULE, op, message, evidence, Confidence.MEDIUM))
     return result
 
@@ -36,4 +40,10 @@ def check(facts: Facts) -> CheckResult:
 def _normalized(facts: Facts, read) -> bool:
     """A full-vocabulary row divided by its own sum (the legal mixture) rather than a count ratio for one token."""
     text = facts.line_text(read.line, read.end_line)
-    return ".sum(" in text and ("keepdim" in text or "dim=-1" in text)
+    if ".sum(" in text and ("keepdim" in text or "dim=-1" in text):
+        return True
+    func = facts.function(read.func)
+    if V.VOCAB_ROWS not in facts.roles.of.get(read.sym, frozenset()) or func is None:
+        return False
+    body = facts.line_text(func.line, func.end_line)
+    return ".sum()" in body and "/" in body

@@ -9,6 +9,9 @@ import re
 
 # Roles a value can carry.
 VAL, TRAIN, TARGET, INPUT, HASH, SCORE = "VAL", "TRAIN", "TARGET", "INPUT", "HASH_KEY", "SCORE"
+VOCAB_ROWS = "VOCAB_ROWS"  # a table with one row over the whole vocabulary per context
+VOCAB_DIM = re.compile(r"^(V|vocab|vocab_size|n_vocab|num_tokens|VOCAB|VOCAB_SIZE)$|vocab_size$")
+TABLE = "TABLE"  # an array/dict created empty and filled at run time (a count table, a cache)
 VALTOK = "VAL_TOKENS"  # the val token values themselves (not statistics computed from them)
 PROVENANCE = frozenset({VAL, TRAIN})
 VAL_SOURCE = frozenset({VAL, VALTOK})

@@ -7,6 +7,7 @@ flow-insensitively, by `roles.py`; ordering questions use the operations' sequen
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import libcst as cst
 
@@ -348,6 +349,9 @@ class Walker(cst.CSTVisitor):
 
     def leave_AugAssign(self, node: cst.AugAssign) -> None:
         value = self.val(node.value)
+        if isinstance(node.operator, cst.BitXorAssign) or (
+                isinstance(node.operator, cst.MultiplyAssign) and _is_multiplier(node.value)):
+            value = Val(value.deps, value.tags | {V.HASH})  # h ^= tok * P: a rolling hash
         target = node.target
         sym = self.target_sym(target)
         if sym:
@@ -558,11 +562,11 @@ class Walker(cst.CSTVisitor):
         every = EMPTY.union(*args, *kwargs.values())
         receiver = self.val(func.value) if isinstance(func, cst.Attribute) else EMPTY
         site = f"call:{self._call_key(func, last)}@{next(self.tmp)}"
-        self.vals[id(node)] = self._call_value(func, last, dotted, receiver, every, site)
+        self.vals[id(node)] = self._call_value(func, last, dotted, receiver, every, site, node.args)
         self._call_events(node, func, dotted, last, receiver, args, kwargs, every, site)
 
     def _call_value(self, func: cst.BaseExpression, last: str, dotted: str, receiver: Val, every: Val,
-                    site: str) -> Val:
+                    site: str, func_args: Sequence[cst.Arg] = ()) -> Val:
         method = isinstance(func, cst.Attribute)
         if method and last in V.PROPAGATORS and not _module_like(dotted):
             value = receiver.union(every.as_prov())
@@ -578,6 +582,12 @@ class Walker(cst.CSTVisitor):
             return value
         if last in V.SANITIZERS:
             return every.as_prov().union(receiver.as_prov())
+        if last in V.TABLE_CTORS:
+            self.ir.opaque[site] = every.as_prov()
+            shape = func_args[0].value if func_args else None
+            rows = isinstance(shape, cst.Tuple) and shape.elements and V.VOCAB_DIM.search(
+                _dotted(shape.elements[-1].value))
+            return Val(frozenset({(site, ID)}), frozenset({V.TABLE, V.VOCAB_ROWS} if rows else {V.TABLE}))
         tags = V.VAL_SOURCE if V.VAL_LOADER_CALL.search(last) else frozenset()
         self.ir.opaque[site] = every.as_prov()  # used only if the callee is not a user function (roles.link_calls)
         return Val(frozenset({(site, ID)}), tags).union(receiver.as_prov())
@@ -702,17 +712,23 @@ def _is_hash(node: cst.BinaryOperation) -> bool:
     if isinstance(op, cst.BitXor):
         return True
     if isinstance(op, cst.Multiply):
-        for side in (node.left, node.right):
-            value = _int_value(side)
-            if value is not None and abs(value) >= V.LARGE_MULTIPLIER:
-                return True
-            if isinstance(side, (cst.Name, cst.Attribute)):
-                name = _dotted(side).split(".")[-1]
-                if any(k in name.lower() for k in ("prime", "mult", "hash")) or name in ("P", "_P", "PRIME"):
-                    return True
+        return any(_is_multiplier(side) for side in (node.left, node.right))
     if isinstance(op, cst.BitOr):
         return any(isinstance(s, cst.BinaryOperation) and isinstance(s.operator, cst.LeftShift)
                    for s in (node.left, node.right))
+    return False
+
+
+def _is_multiplier(side: cst.BaseExpression) -> bool:
+    """A large odd constant or a name such as PRIMES[k] / mult: the multiplier of a multiplicative hash."""
+    value = _int_value(side)
+    if value is not None:
+        return abs(value) >= V.LARGE_MULTIPLIER
+    if isinstance(side, cst.Subscript):
+        side = side.value
+    if isinstance(side, (cst.Name, cst.Attribute)):
+        name = _dotted(side).split(".")[-1]
+        return any(k in name.lower() for k in ("prime", "mult", "hash")) or name in ("P", "_P", "PRIME")
     return False
 
 

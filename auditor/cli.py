@@ -173,7 +173,7 @@ def _error(message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv and argv[0] in COMMANDS and not Path(argv[0]).exists():
+        if argv and argv[0] in COMMANDS:  # commands win; audit a folder named like one as ./rules
             return COMMANDS[argv[0]](argv[1:])
         return run_audit(argv)
     except UsageError as exc:
@@ -185,6 +185,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CatalogError as exc:
         _error(f"broken rule catalogue: {exc}")
         return EXIT_ERROR
+    except SystemExit as exc:  # --help / --version: argparse exits; main() returns the code instead
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+    except BrokenPipeError:  # `pgolf-audit ... | head`: the reader left; stay quiet like other CLI tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         _error("interrupted")
         return 130

@@ -157,8 +157,6 @@ KNOWN_MISSES = {
     "causality/illegal_bidirectional_eval_attn.py": "causal=False reaches SDPA through a keyword parameter",
     "causality/illegal_cat_shift_smear.py": "torch.cat shift inside a helper is not recognised as a smear",
     "hashed-ngram-cache/illegal_byte_ppm_mix.py": "byte-level PPM mixing has no hashed count table",
-    "hashed-ngram-cache/illegal_laplace_target_prob.py": "2-D [ctx, y] read is reported as target-in-hash",
-    "hashed-ngram-cache/illegal_target_only_blend.py": "2-D [ctx, y] read is reported as target-in-hash",
     "ngram-tilt/illegal_boundary_gate_class.py": "chunk[1:-1] offsets: target found by slice shape only",
     "ngram-tilt/legal_input_gate_class.py": "chunk[1:-1] is taken for the target",
     "ngram-tilt/legal_prefix_word_gate.py": "a non-zero WORD_BETA knob is taken for a target-class expert",

@@ -12,6 +12,8 @@ RULE = "hashed-ngram-cache"
 def check(facts: Facts) -> CheckResult:
     result = CheckResult()
     written = {op.sym: op for op in ops(facts, "table_write")}
+    filled_tables = [op for op in ops(facts, "state_write") if V.TABLE in facts.roles.of.get(op.sym, frozenset())
+                     and V.VAL in facts.roles_of(op.val)]
     reported: set[str] = set()
     for op in ops(facts, "table_read"):
         roles = facts.roles_of(op.val)
@@ -19,8 +21,8 @@ def check(facts: Facts) -> CheckResult:
             continue
         write = written.get(op.sym)
         table_roles = facts.roles.of.get(op.sym, frozenset())
-        if write is None and V.TABLE not in table_roles:
-            continue  # a learned embedding indexed by a hash (BigramHash), not a count table
+        if write is None and not (V.TABLE in table_roles and filled_tables):
+            continue  # never written: a learned or frozen table indexed by a hash (BigramHash), not a cache
         if V.VAL not in roles and (write is None or V.VAL not in facts.roles_of(write.val)):
             continue  # a table of training statistics: not an eval-time cache
         result.present = True

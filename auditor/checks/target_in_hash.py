@@ -11,13 +11,15 @@ RULE = "target-in-hash"
 
 def check(facts: Facts) -> CheckResult:
     result = CheckResult()
+    seen: set[int] = set()
     for op in ops(facts, "table_read"):
         roles = facts.roles_of(op.val)
-        if V.HASH not in roles:
+        if V.HASH not in roles or op.line in seen:
             continue
         result.present = True
         if V.TARGET not in roles:
             continue
+        seen.add(op.line)
         table = name_of(op.sym)
         confidence = Confidence.HIGH if V.VAL in roles else Confidence.MEDIUM
         message = (f"`{table}` is read with a hashed key that contains the target token, so the score of a "

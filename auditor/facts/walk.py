@@ -361,6 +361,8 @@ class Walker(cst.CSTVisitor):
             self.op("score", sym or name, value, name)
         if isinstance(target, cst.Subscript) and sym:
             self.table_write(sym, target)
+        elif sym and isinstance(node.operator, cst.AddAssign):
+            self.op("state_write", sym, value)  # `table += counts`: a whole table updated in place
 
     def table_write(self, sym: str, target: cst.Subscript) -> None:
         index = [e.slice for e in target.slice]
@@ -382,7 +384,7 @@ class Walker(cst.CSTVisitor):
             if value_node is not None:
                 self._maybe_knob(target.attr.value, value_node)
         elif isinstance(target, (cst.Tuple, cst.List)):
-            self.assign_tuple(target, value)
+            self.assign_tuple(target, value, value_node)
         elif isinstance(target, cst.StarredElement):
             self.assign(target.value, value)
         elif isinstance(target, cst.Subscript):
@@ -405,8 +407,14 @@ class Walker(cst.CSTVisitor):
         if top_level or reads_env(convert(value_node)):
             self.define_knob(name, value_node, self.stmt[-1][0])
 
-    def assign_tuple(self, target: cst.Tuple | cst.List, value: Val) -> None:
+    def assign_tuple(self, target: cst.Tuple | cst.List, value: Val,
+                     value_node: cst.BaseExpression | None = None) -> None:
         elements = [e.value for e in target.elements]
+        if isinstance(value_node, (cst.Tuple, cst.List)) and len(value_node.elements) == len(elements) and not any(
+                isinstance(e, cst.StarredElement) for e in value_node.elements):
+            for element, source in zip(elements, value_node.elements):  # x, y = a, b: element by element
+                self.assign(element, self.val(source.value), source.value)
+            return
         names = [e.value if isinstance(e, cst.Name) else "" for e in elements]
         pair = len(elements) == 2 and (V.TARGET_NAME.match(names[1]) or V.INPUT_NAME.match(names[0]))
         for index, element in enumerate(elements):

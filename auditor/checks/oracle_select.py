@@ -14,8 +14,10 @@ def check(facts: Facts) -> CheckResult:
     for op in ops(facts, "minimum", "compare_select"):
         texts = op.extra or ()
         losses = [t for t in texts if V.LOSS_LIKE.search(t)]
-        if len(losses) < 2:
+        best = [t for t in texts if t.split(".")[-1].startswith(("best", "min_", "lowest"))]
+        if len(losses) < 2 and not (losses and best):
             continue
+        losses = (losses + best)[:2]
         result.present = True
         message = (f"per-token selection between `{losses[0]}` and `{losses[1]}` keeps whichever loss is lower on "
                    f"the true token, which uses the target to choose the prediction")

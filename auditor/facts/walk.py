@@ -598,6 +598,8 @@ class Walker(cst.CSTVisitor):
     def leave_Call(self, node: cst.Call) -> None:
         func = node.func
         dotted = _dotted(func)
+        if isinstance(func, cst.Name) and func.value in self.ir.imports:
+            dotted = self.ir.imports[func.value]  # `from numpy import bitwise_xor as bxor`
         last = dotted.split(".")[-1]
         args = [self.val(a.value) for a in node.args if a.keyword is None]
         kwargs = {a.keyword.value: self.val(a.value) for a in node.args if a.keyword is not None}

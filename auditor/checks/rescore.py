@@ -31,18 +31,20 @@ def _two_pass(facts: Facts, func_ops: list[Op]):
         loop = _outer(op)
         if loop is None:
             continue
-        slot = passes.setdefault(loop, {"score": [], "state": []})
+        slot = passes.setdefault(loop, {"score": [], "state": [], "own_state": []})
         kinds = facts.kinds(op)
         if is_val_score(facts, op):
             slot["score"].append(op)
-        if op.kind == "table_write" or kinds & {"update_val"} or (op.kind == "backward"):
+        if op.kind in ("table_write", "backward") or kinds & {"update_val", "table_write"}:
             slot["state"].append(op)
+        if op.kind in ("table_write", "backward"):
+            slot["own_state"].append(op)  # a rescoring pass may call the same scorer (with updates switched off)
     ordered = [(loop, slot) for loop, slot in sorted(passes.items()) if slot["score"]]
     for index, (first, slot) in enumerate(ordered):
         if not slot["state"]:
             continue
         for second, later in ordered[index + 1:]:
-            if later["state"]:
+            if later["own_state"]:
                 continue
             rescoring = later["score"][0]
             message = (f"validation tokens are scored in a second pass (L{facts.ir.loops[second].line}) after the "

@@ -59,7 +59,8 @@ HASH_OPS_MASK = ("BitAnd", "Modulo")
 
 SCORE_TARGET = re.compile(r"(loss|nll|bpb|bits|logp|log_prob|logprob|ce)_?(sum|total|tot|acc|accum)s?$|"
                           r"^(total|sum|cum|scored|acc|accum|val|eval|running)_(loss|nll|bpb|bits|logp|ce)(es|s)?$|"
-                          r"^(scored_nll|nlls|all_nll|token_nll|per_token_nll|val_loss|val_nll)$", re.I)
+                          r"^(scored_nll|nlls|all_nll|token_nll|per_token_nll|val_loss|val_nll)$|"
+                          r"_(nll|nlls|losses|logprobs)$", re.I)
 SCORE_CALL = re.compile(r"accumulate_bpb|accumulate_nll|accumulate_loss|record_score|add_score|_score_into|"
                         r"update_bpb|tally", re.I)
 NOT_SCORE = re.compile(r"train", re.I)

@@ -425,10 +425,11 @@ class Walker(cst.CSTVisitor):
             sym = self.target_sym(target)
             if sym:
                 self.flow(sym, value)
-                self.table_write(sym, target)
                 name = _store_name(target)
                 if name and V.SCORE_TARGET.search(name) and not V.NOT_SCORE.search(name):
-                    self.op("score", sym, value, name)
+                    self.op("score", sym, value, name)  # per-position losses: a score, not a cache write
+                else:
+                    self.table_write(sym, target)
                 if value_node is not None and _int_value(value_node) == 1 or (
                         isinstance(value_node, cst.Name) and value_node.value == "True") or (
                         isinstance(value_node, cst.Float) and value_node.value in ("1.0", "1.")):

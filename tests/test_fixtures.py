@@ -161,7 +161,6 @@ KNOWN_MISSES = {
     "ngram-tilt/legal_input_gate_class.py": "chunk[1:-1] is taken for the target",
     "ngram-tilt/legal_prefix_word_gate.py": "a non-zero WORD_BETA knob is taken for a target-class expert",
     "oracle-select/illegal_best_context_helper.py": "np.minimum imported under an alias",
-    "prequant-ttt/illegal_adamw_epochs_before_quant.py": "val fine-tune before quantisation not ordered against eval",
     "scored-region-slot/illegal_param_module_helper.py": "nn.Parameter adapter class fitted by a helper",
     "scored-region-slot/review_context_only_slot.py": "L-BFGS closure on the context mask",
     "target-in-hash/legal_context_key_full_vocab.py": "normalisation over the vocabulary is not proven",

@@ -64,7 +64,7 @@ def _rescore_after_adapt(facts: Facts, func_ops: list[Op]):
         if op.kind != "call" or not facts.status(op).live:
             continue
         kinds = facts.kinds(op)
-        if "update_val" in kinds and adapt is None:
+        if {"update_val", "score"} <= kinds and adapt is None:  # a first pass that scored while adapting
             adapt = op
             continue
         if adapt is not None and "score" in kinds and "update_val" not in kinds and _same_model(adapt, op):

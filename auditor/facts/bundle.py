@@ -115,7 +115,7 @@ class Facts:
         events = []
         for op in self.ir.ops:
             kinds = self.kinds(op)
-            if op.kind not in interesting and not (op.kind == "call" and kinds):
+            if op.kind not in interesting and not kinds:
                 continue
             if op.kind == "table_read" and V.HASH not in self.roles_of(op.val):
                 continue
@@ -155,7 +155,7 @@ def _dedent(lines: list[str]) -> str:
 def _own_kinds(op: Op, roles: frozenset[str]) -> frozenset[str]:
     kind = op.kind
     out: set[str] = set()
-    if kind == "score":
+    if kind == "score" or (kind == "accumulate" and V.NLL in roles and V.VAL in roles):
         out.add("score")
     elif kind == "backward":
         out.add("update")

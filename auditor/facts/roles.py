@@ -71,7 +71,9 @@ def link_calls(ir: ModuleIR, resolver: Resolver) -> dict[int, list[str]]:
             continue
         info: CallInfo = op.extra
         targets = resolver.resolve(info.key, op.func)
-        closures = [ir.functions[f"{op.func}.{name}"] for name in info.closures if f"{op.func}.{name}" in ir.functions]
+        # functions passed as values are run by the callee: timed_eval("x", eval_val, ...), opt.step(closure)
+        closures = [f for name in info.closures for f in resolver.resolve(f"f:{name}", op.func)[:1]
+                    if not resolver.is_class(f"f:{name}")]
         if not targets or resolver.is_class(info.key):
             ir.flows.append((info.site, ir.opaque.get(info.site, Val()), op.line))  # opaque: provenance flows on
         if not targets and not closures:

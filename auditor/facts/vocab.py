@@ -16,7 +16,9 @@ VALTOK = "VAL_TOKENS"  # the val token values themselves (not statistics compute
 PROVENANCE = frozenset({VAL, TRAIN})
 VAL_SOURCE = frozenset({VAL, VALTOK})
 CTX, SCORED = "CONTEXT_SLICE", "SCORED_SLICE"  # which part of a sliding window a value was cut from
-CARRIED = PROVENANCE | {CTX, SCORED}  # roles that survive opaque calls (a loss over the scored slice is "scored")
+NLL = "NLL"  # a per-token loss computed in this code (cross_entropy, nll_loss, log_softmax)
+LOSS_FUNCS = frozenset({"cross_entropy", "nll_loss", "log_softmax"})
+CARRIED = PROVENANCE | {CTX, SCORED, NLL}  # roles that survive opaque calls (a loss over the scored slice is "scored")
 
 VAL_STRING = re.compile(r"fineweb_val|_val_\*|val_\*\.bin|validation", re.I)
 TRAIN_STRING = re.compile(r"fineweb_train|_train_\*|train_\*\.bin")

@@ -393,6 +393,8 @@ class Walker(cst.CSTVisitor):
         name = _store_name(target)
         if name and V.SCORE_TARGET.search(name) and not V.NOT_SCORE.search(name):
             self.op("score", sym or name, value, name)
+        elif name and isinstance(node.operator, cst.AddAssign) and not V.NOT_SCORE.search(name):
+            self.op("accumulate", sym or name, value, name)  # a score when the value is a loss (facts.kinds)
         if isinstance(target, cst.Subscript) and sym:
             self.table_write(sym, target)
         elif sym and isinstance(node.operator, cst.AddAssign):
@@ -626,7 +628,8 @@ class Walker(cst.CSTVisitor):
                 value = Val(value.deps, value.tags | {V.HASH})
             return value
         if last in V.SANITIZERS:
-            return every.as_prov().union(receiver.as_prov())
+            value = every.as_prov().union(receiver.as_prov())
+            return Val(value.deps, value.tags | {V.NLL}) if last in V.LOSS_FUNCS else value
         if last in V.TABLE_CTORS:
             self.ir.opaque[site] = every.as_prov()
             shape = func_args[0].value if func_args else None

@@ -388,7 +388,7 @@ def _assign(command: str, env: dict[str, str]) -> None:
         if token and set(token) <= set(";&|()"):
             at_start = True
         elif not at_start:
-            continue
+            _assign_list(token, env)
         elif token in _COMMAND_PREFIXES or (token.startswith("-") and len(token) > 1):
             continue
         elif match := _ASSIGNMENT.fullmatch(token):
@@ -397,6 +397,18 @@ def _assign(command: str, env: dict[str, str]) -> None:
                 env[name] = _expand(value, env)
         else:
             at_start = False
+
+
+def _assign_list(token: str, env: dict[str, str]) -> None:
+    """An argument that is a list of assignments, as launchers take it: `--extra-env "A=1;B=2"`, `--env A=1`."""
+    items = [item for item in token.split(";") if item]
+    matches = [_ASSIGNMENT.fullmatch(item) for item in items]
+    if not items or not all(matches):
+        return
+    for match in matches:
+        name, value = match.groups()
+        if _ENV_NAME.fullmatch(name):
+            env[name] = _expand(value, env)
 
 
 def _expand(value: str, env: dict[str, str]) -> str:

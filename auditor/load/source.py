@@ -384,11 +384,14 @@ def _assign(command: str, env: dict[str, str]) -> None:
     except ValueError:  # unbalanced quotes: a prose line or a broken script
         return
     at_start = True
+    previous = ""
     for token in tokens:
+        option, previous = previous, token
         if token and set(token) <= set(";&|()"):
             at_start = True
         elif not at_start:
-            _assign_list(token, env)
+            if option.startswith("-") and "env" in option.lower():  # `--extra-env "A=1;B=2"`, `--env A=1`
+                _assign_list(token, env)
         elif token in _COMMAND_PREFIXES or (token.startswith("-") and len(token) > 1):
             continue
         elif match := _ASSIGNMENT.fullmatch(token):
@@ -400,7 +403,7 @@ def _assign(command: str, env: dict[str, str]) -> None:
 
 
 def _assign_list(token: str, env: dict[str, str]) -> None:
-    """An argument that is a list of assignments, as launchers take it: `--extra-env "A=1;B=2"`, `--env A=1`."""
+    """The value of a launcher's env option: one or more NAME=value items separated by `;`."""
     items = [item for item in token.split(";") if item]
     matches = [_ASSIGNMENT.fullmatch(item) for item in items]
     if not items or not all(matches):

@@ -280,3 +280,10 @@ def test_logs_are_read_only_at_the_head(tmp_path: Path) -> None:
     write(tmp_path, "train_gpt.py", SCRIPT)
     write(tmp_path, "train.log", "step:1 x\n" * 500 + "  late_knob: 1\n")
     assert load(str(tmp_path)).logged_hparams == {}
+
+
+def test_launch_env_from_a_launcher_env_option(tmp_path: Path) -> None:
+    write(tmp_path, "train_gpt.py", SCRIPT)
+    write(tmp_path, "README.md", "```bash\npython launch.py --gpus 8 --extra-env \"TTT_ENABLED=1;CATS=mlp,attn\" "
+                                 "--note \"NOT_ME=1\"\n```\n")
+    assert load(str(tmp_path)).launch_env == {"TTT_ENABLED": "1", "CATS": "mlp,attn"}

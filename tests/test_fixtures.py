@@ -165,8 +165,6 @@ KNOWN_MISSES = {
     "scored-region-slot/review_context_only_slot.py": "L-BFGS closure on the context mask",
     "target-in-hash/legal_context_key_full_vocab.py": "normalisation over the vocabulary is not proven",
     "train-data-at-eval/illegal_unserialized_ngram_tables.py": "in-memory train tables passed to eval",
-    "unanalyzable/illegal_missing_sibling/train_gpt.py": "Path(__file__).with_name exec is not resolved",
-    "unanalyzable/legal_exec_sibling/train_gpt.py": "Path(__file__).with_name exec is not resolved",
     "val-in-artifact/illegal_lzma_val_prefix.py": "val bytes written through a helper are not traced",
     "val-in-artifact/illegal_train_on_val_batches.py": "a list of train and val patterns feeds one stream",
 }

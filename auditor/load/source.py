@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.load.errors import InputError, Unanalyzable
-from auditor.load.unwrap import decode_source, imported_modules, unwrap
+from auditor.load.unwrap import Unwrapped, decode_source, imported_modules, unwrap
 from auditor.model import Claims, SourceInfo
 
 _MAX_LOGS = 20
@@ -107,7 +107,7 @@ def load(path: str, *, max_bytes: int = 1_000_000) -> LoadedSource:
         siblings=tuple(siblings),
         sibling_sources=sibling_sources,
         claims=claims,
-        launch_env=read_launch_env(folder) if folder is not None else {},
+        launch_env=_launch_env(folder, unwrapped),
         logged_hparams=read_logged_hparams(folder) if folder is not None else {},
         notes=tuple(notes),
     )
@@ -320,6 +320,15 @@ def _fence_state(line: str, fence: str | None) -> tuple[str | None, bool, str]:
 
 
 # ---------------------------------------------------------------------------------------------- launch env
+
+
+def _launch_env(folder: Path | None, unwrapped: Unwrapped) -> dict[str, str]:
+    """What the run saw: a launcher's setdefault values, then the launch commands, then its hard assignments."""
+    env = dict(unwrapped.env_defaults)
+    if folder is not None:
+        env.update(read_launch_env(folder))
+    env.update(unwrapped.env_overrides)
+    return env
 
 
 def read_launch_env(folder: Path) -> dict[str, str]:

@@ -1,6 +1,8 @@
 """Static decoding of exec shims (`exec(lzma.decompress(base64.b85decode("...")))`, sibling-file exec), nothing run.
 
-A shim is a module whose only top-level work is one `exec(...)` call, the rest being imports and plain assignments.
+A shim is a module whose only top-level work is one `exec(...)` call, the rest being imports, plain assignments and
+setup calls that cannot change what is exec'd (`os.environ.setdefault`, `sys.path.insert`, `print`...); the exec may sit
+in a `with open(PATH) as fh:` block that reads the file it runs. Env the shim sets: `env_defaults`, `env_overrides`.
 Its argument is evaluated by a tiny interpreter that knows pure stdlib decoders (lzma, zlib, bz2, gzip, base64),
 string and path helpers, and reading a file from the script's own folder; anything else fails closed with
 `Unanalyzable`. Decoded code keeps its own line numbers: it becomes the analysed code, up to `MAX_DEPTH` layers.
@@ -48,6 +50,9 @@ class Unwrapped:
     wrapper: str | None = None  # e.g. "lzma(raw)+b85 exec shim"; layers joined by " -> "
     siblings: tuple[str, ...] = ()  # files beside the script whose text was exec'd (inlined as `code`)
     layers: int = 0
+    # environment the shims set before exec'ing, where statically known (outer layers first):
+    env_defaults: dict[str, str] = field(default_factory=dict)  # os.environ.setdefault: the launch command wins
+    env_overrides: dict[str, str] = field(default_factory=dict)  # os.environ[K] = V / .update(): the shim wins
 
 
 # ---------------------------------------------------------------------------------------------- source text
@@ -92,10 +97,21 @@ class _Scope:
     names: dict[str, str] = field(default_factory=dict)  # from-imports: "D" -> "lzma.decompress"
     assigns: dict[str, cst.BaseExpression] = field(default_factory=dict)
     star: list[str] = field(default_factory=list)  # `from lzma import *`
+    # env settings before the exec: (key or None for .update(mapping), value, overrides)
+    env: list[tuple[cst.BaseExpression | None, cst.BaseExpression, bool]] = field(default_factory=list)
 
     def snapshot(self) -> _Scope:
         return replace(self, modules=dict(self.modules), names=dict(self.names), assigns=dict(self.assigns),
-                       star=list(self.star))
+                       star=list(self.star), env=list(self.env))
+
+    def qual(self, node: cst.BaseExpression) -> str:
+        """The dotted name `node` refers to through the imports ("o.environ.get" -> "os.environ.get"), else ""."""
+        dotted = _dotted(node)
+        head, _, rest = dotted.partition(".")
+        if not head or head in self.assigns:
+            return ""
+        base = self.modules.get(head) or self.names.get(head) or f"builtins.{head}"
+        return base + ("." + rest if rest else "")
 
 
 def _dotted(node: cst.BaseExpression) -> str:
@@ -108,6 +124,91 @@ def _dotted(node: cst.BaseExpression) -> str:
 
 def _is_literal_string(node: cst.BaseExpression) -> bool:
     return isinstance(node, (cst.SimpleString, cst.ConcatenatedString))
+
+
+# Calls a shim may make before its exec: they set up the process but cannot change what is exec'd.
+_SETUP_CALLS = frozenset({"os.environ.setdefault", "os.environ.update", "sys.path.insert", "sys.path.append",
+                          "builtins.print", "warnings.filterwarnings", "warnings.simplefilter"})
+_SETUP_METHODS = frozenset({"setdefault", "update", "insert", "append", "print", "filterwarnings", "simplefilter"})
+# Side-effect-free helpers allowed inside the arguments of those calls.
+_PURE_CALLS = frozenset({"os.path.join", "os.path.dirname", "os.path.basename", "os.path.abspath", "os.path.realpath",
+                         "os.path.normpath", "os.path.expanduser", "os.getcwd", "os.getenv", "os.environ.get",
+                         "pathlib.Path", "builtins.str", "builtins.int", "builtins.float", "builtins.repr"})
+_PURE_METHODS = frozenset({"resolve", "absolute", "with_name", "with_suffix", "joinpath", "format", "replace",
+                           "strip", "lower", "upper", "get"})
+_READ_MODES = frozenset("rbt")
+
+
+def _pure(node: cst.BaseExpression, scope: _Scope) -> bool:
+    """True when evaluating `node` can have no side effect: literals, names, and whitelisted helpers of those."""
+    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString, cst.Integer, cst.Float, cst.Name)):
+        return True
+    if isinstance(node, cst.Attribute):
+        return _pure(node.value, scope)
+    if isinstance(node, cst.FormattedString):
+        return all(_pure(part.expression, scope) for part in node.parts
+                   if isinstance(part, cst.FormattedStringExpression))
+    if isinstance(node, cst.BinaryOperation):
+        return _pure(node.left, scope) and _pure(node.right, scope)
+    if isinstance(node, cst.UnaryOperation):
+        return _pure(node.expression, scope)
+    if isinstance(node, (cst.Tuple, cst.List)):
+        return all(isinstance(e, cst.Element) and _pure(e.value, scope) for e in node.elements)
+    if isinstance(node, cst.Dict):
+        return all(isinstance(e, cst.DictElement) and _pure(e.key, scope) and _pure(e.value, scope)
+                   for e in node.elements)
+    if isinstance(node, cst.Subscript):
+        return _pure(node.value, scope) and all(
+            isinstance(s.slice, cst.Index) and _pure(s.slice.value, scope) for s in node.slice)
+    if isinstance(node, cst.Call):
+        if any(arg.star for arg in node.args) or not all(_pure(arg.value, scope) for arg in node.args):
+            return False
+        if scope.qual(node.func) in _PURE_CALLS:
+            return True
+        return (isinstance(node.func, cst.Attribute) and node.func.attr.value in _PURE_METHODS
+                and _pure(node.func.value, scope))
+    return False
+
+
+def _setup_call(call: cst.Call, scope: _Scope) -> bool:
+    """A setup call (env, sys.path, print, warnings) with side-effect-free arguments; env settings are recorded."""
+    qual = scope.qual(call.func)
+    if qual not in _SETUP_CALLS or any(arg.star for arg in call.args):
+        return False
+    if not all(_pure(arg.value, scope) for arg in call.args):
+        return False
+    positional = [arg.value for arg in call.args if arg.keyword is None]
+    if qual == "os.environ.setdefault" and len(positional) == 2 and len(call.args) == 2:
+        scope.env.append((positional[0], positional[1], False))
+    elif qual == "os.environ.update" and len(positional) == 1 and len(call.args) == 1:
+        scope.env.append((None, positional[0], True))
+    elif qual.startswith("os.environ."):
+        return False  # keywords or odd arity: not a setting we can report
+    return True
+
+
+def _open_call(call: cst.Call, scope: _Scope) -> bool:
+    """`open(...)`, `io.open(...)` or `PATH.open(...)`: the evaluator checks the path, mode and encoding."""
+    if isinstance(call.func, cst.Attribute) and call.func.attr.value == "open":
+        return True
+    return scope.qual(call.func) in ("builtins.open", "io.open")
+
+
+def _shim_with(stmt: cst.With, scope: _Scope, execs: list[tuple[cst.Call, _Scope]]) -> bool:
+    """`with open(PATH) as fh:` whose body is shim statements that exec (normally `exec(fh.read())`)."""
+    if stmt.asynchronous is not None or len(stmt.items) != 1:
+        return False
+    item = stmt.items[0]
+    if (item.asname is None or not isinstance(item.asname.name, cst.Name) or not isinstance(item.item, cst.Call)
+            or not _open_call(item.item, scope)):
+        return False
+    before = len(execs)
+    scope.assigns[item.asname.name.value] = item.item  # `fh.read()` evaluates as `open(PATH).read()`
+    if isinstance(stmt.body, cst.SimpleStatementSuite):
+        ok = all(_shim_small(small, scope, execs) for small in stmt.body.body)
+    else:
+        ok = _shim_body(stmt.body.body, scope, execs)
+    return ok and len(execs) > before  # a `with` that does not exec is ordinary work, not a shim
 
 
 def _shim_small(small: cst.BaseSmallStatement, scope: _Scope, execs: list[tuple[cst.Call, _Scope]]) -> bool:
@@ -137,6 +238,9 @@ def _shim_small(small: cst.BaseSmallStatement, scope: _Scope, execs: list[tuple[
         for target in small.targets:
             if isinstance(target.target, cst.Name):
                 scope.assigns[target.target.value] = small.value
+            elif (isinstance(target.target, cst.Subscript) and scope.qual(target.target.value) == "os.environ"
+                  and len(target.target.slice) == 1 and isinstance(target.target.slice[0].slice, cst.Index)):
+                scope.env.append((target.target.slice[0].slice.value, small.value, True))
         return True
     if isinstance(small, cst.AnnAssign):
         if isinstance(small.target, cst.Name) and small.value is not None:
@@ -158,6 +262,8 @@ def _shim_small(small: cst.BaseSmallStatement, scope: _Scope, execs: list[tuple[
         if m.matches(small.value, _EXEC_CALL):
             execs.append((small.value, scope.snapshot()))  # type: ignore[arg-type]
             return True
+        if isinstance(small.value, cst.Call):
+            return _setup_call(small.value, scope)
         return _is_literal_string(small.value)  # a docstring
     return False
 
@@ -173,6 +279,9 @@ def _shim_body(body: Any, scope: _Scope, execs: list[tuple[cst.Call, _Scope]]) -
                 if not all(_shim_small(small, scope, execs) for small in inner):
                     return False
             elif not _shim_body(inner, scope, execs):
+                return False
+        elif isinstance(stmt, cst.With):
+            if not _shim_with(stmt, scope, execs):
                 return False
         else:
             return False
@@ -192,7 +301,18 @@ def _ast_shim_count(body: list[ast.stmt]) -> int | None:
                 continue
             if isinstance(value, ast.Constant) and isinstance(value.value, str):
                 continue
+            func = value.func if isinstance(value, ast.Call) else None
+            if (isinstance(func, ast.Name) and func.id == "print") or (
+                    isinstance(func, ast.Attribute) and func.attr in _SETUP_METHODS):
+                continue  # maybe a setup call: libcst checks what it calls
             return None
+        if (isinstance(stmt, ast.With) and len(stmt.items) == 1 and isinstance(stmt.items[0].context_expr, ast.Call)
+                and isinstance(stmt.items[0].optional_vars, ast.Name)):
+            inner = _ast_shim_count(stmt.body)
+            if not inner:
+                return None
+            count += inner
+            continue
         if (isinstance(stmt, ast.If) and not stmt.orelse and isinstance(stmt.test, ast.Compare)
                 and isinstance(stmt.test.left, ast.Name) and stmt.test.left.id == "__name__"):
             inner = _ast_shim_count(stmt.body)
@@ -290,6 +410,18 @@ def _as_bytes(value: Any) -> bytes:
     if isinstance(value, str):
         return value.encode("ascii")  # what the decoders accept for str input
     raise _Unsupported(f"expected bytes, got {type(value).__name__}")
+
+
+def _check_encoding(encoding: Any) -> None:
+    """Sibling text is decoded as the interpreter would (UTF-8 or its cookie): other encodings are not modelled."""
+    if encoding is None:
+        return
+    try:
+        name = codecs.lookup(encoding).name if isinstance(encoding, str) else ""
+    except LookupError:
+        name = ""
+    if name not in ("utf-8", "utf-8-sig"):
+        raise _Unsupported(f"reads the file with encoding {encoding!r}")
 
 
 def _as_path(value: Any) -> str:
@@ -488,12 +620,12 @@ class _Evaluator:
             if name in ("with_name", "with_suffix", "joinpath"):
                 return getattr(obj, name)(*map(_as_path, args))
             if name == "read_text":
+                _check_encoding(args[0] if args else kwargs.get("encoding"))
                 return self._read(str(obj), binary=False)
             if name == "read_bytes":
                 return self._read(str(obj), binary=True)
             if name == "open":
-                mode = args[0] if args else kwargs.get("mode", "r")
-                return _File(str(obj), binary="b" in str(mode))
+                return self._open(obj, *args, **kwargs)
         raise _Unsupported(f"unsupported method .{name}() on {type(obj).__name__}")
 
     # -- whitelisted functions
@@ -521,8 +653,8 @@ class _Evaluator:
     def _str(self, value: Any, encoding: Any = None, *args: Any) -> str:
         if isinstance(value, (bytes, bytearray)) and encoding is not None:
             return self._decode_text(bytes(value), encoding)
-        if isinstance(value, str) and encoding is None:
-            return value
+        if isinstance(value, (str, PurePosixPath)) and encoding is None:
+            return str(value)
         raise _Unsupported("unsupported str(...) call")
 
     def _abspath(self, path: Any) -> str:
@@ -593,8 +725,12 @@ class _Evaluator:
         self.ops.append("bz2")
         return b"".join(chunks)
 
-    def _open(self, file: Any, mode: Any = "r", *args: Any, **kwargs: Any) -> _File:
-        return _File(_as_path(file), binary="b" in str(mode))
+    def _open(self, file: Any, mode: Any = "r", buffering: Any = -1, encoding: Any = None, *args: Any,
+              **kwargs: Any) -> _File:
+        if not isinstance(mode, str) or not set(mode) <= _READ_MODES:
+            raise _Unsupported(f"open in mode {mode!r}")
+        _check_encoding(encoding)
+        return _File(_as_path(file), binary="b" in mode)
 
     def _read(self, path: str, *, binary: bool) -> bytes | str:
         """Read a file the shim execs: only inside the script's folder, never following links out of it."""
@@ -645,6 +781,29 @@ def _describe(ops: list[str], files: list[str]) -> str:
     return f"{steps} exec shim" if steps else "exec shim"
 
 
+def _shim_env(scope: _Scope, script: Path, max_bytes: int) -> tuple[dict[str, str], dict[str, str]]:
+    """The env settings made before the exec, where they evaluate to strings: (setdefault, overrides)."""
+    defaults: dict[str, str] = {}
+    overrides: dict[str, str] = {}
+    for key, value, override in scope.env:
+        try:
+            evaluator = _Evaluator(scope, script, max_bytes)
+            pairs = evaluator.eval(value) if key is None else {evaluator.eval(key): evaluator.eval(value)}
+        except Exception:  # a value only known at run time (a path, a clock): nothing to report
+            continue
+        if not isinstance(pairs, dict):
+            continue
+        for name, text in pairs.items():
+            if not (isinstance(name, str) and isinstance(text, str)):
+                continue
+            if override:
+                overrides[name] = text
+                defaults.pop(name, None)
+            elif name not in overrides:
+                defaults.setdefault(name, text)
+    return defaults, overrides
+
+
 def _unwrap_once(call: cst.Call, scope: _Scope, script: Path, max_bytes: int) -> tuple[str, str, list[str]]:
     """Decode one shim layer: (inner code, layer description, sibling files read)."""
     evaluator = _Evaluator(scope, script, max_bytes)
@@ -684,15 +843,25 @@ def unwrap(text: str, *, script: Path, max_bytes: int = 1_000_000) -> Unwrapped:
     code = text
     descriptions: list[str] = []
     siblings: list[str] = []
+    defaults: dict[str, str] = {}
+    overrides: dict[str, str] = {}
     while (shim := _find_shim(code)) is not None:
         if len(descriptions) == MAX_DEPTH:
             raise Unanalyzable(f"exec wrappers nested more than {MAX_DEPTH} levels deep")
         call, scope = shim
-        code, description, files = _unwrap_once(call, scope, Path(os.path.abspath(script)), max_bytes)
+        path = Path(os.path.abspath(script))
+        code, description, files = _unwrap_once(call, scope, path, max_bytes)
+        layer_defaults, layer_overrides = _shim_env(scope, path, max_bytes)
+        for name, value in layer_defaults.items():  # an outer layer's setting is already in the environment
+            if name not in overrides:
+                defaults.setdefault(name, value)
+        for name, value in layer_overrides.items():
+            overrides[name] = value
+            defaults.pop(name, None)
         descriptions.append(description)
         siblings.extend(f for f in files if f not in siblings)
     return Unwrapped(code=code, wrapper=" -> ".join(descriptions) or None, siblings=tuple(siblings),
-                     layers=len(descriptions))
+                     layers=len(descriptions), env_defaults=defaults, env_overrides=overrides)
 
 
 # ---------------------------------------------------------------------------------------------- imports

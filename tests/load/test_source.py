@@ -287,3 +287,14 @@ def test_launch_env_from_a_launcher_env_option(tmp_path: Path) -> None:
     write(tmp_path, "README.md", "```bash\npython launch.py --gpus 8 --extra-env \"TTT_ENABLED=1;CATS=mlp,attn\" "
                                  "--note \"NOT_ME=1\"\n```\n")
     assert load(str(tmp_path)).launch_env == {"TTT_ENABLED": "1", "CATS": "mlp,attn"}
+
+
+def test_launcher_env_reaches_the_launch_environment(tmp_path: Path) -> None:
+    write(tmp_path, "impl.py", SCRIPT)
+    write(tmp_path, "train_gpt.py", 'import os\nos.environ.setdefault("TTT_EPOCHS", "2")\n'
+                                    'os.environ["USE_VAL"] = "1"\n'
+                                    'exec(open(os.path.join(os.path.dirname(__file__), "impl.py")).read())\n')
+    write(tmp_path, "README.md", "```bash\nTTT_EPOCHS=5 USE_VAL=0 torchrun train_gpt.py\n```\n")
+    env = load(str(tmp_path)).launch_env
+    assert env["TTT_EPOCHS"] == "5"  # the command beats a setdefault
+    assert env["USE_VAL"] == "1"  # the launcher's assignment beats the command

@@ -151,6 +151,85 @@ def test_missing_sibling(tmp_path: Path) -> None:
         run(tmp_path, 'import os\nexec(open(os.path.join(os.path.dirname(__file__), "impl.py")).read())\n')
 
 
+LAUNCHER_WITH_OPEN = """import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+os.environ.setdefault("DATA_PATH", "./data")
+print(f"launching from {HERE}")
+
+with open(os.path.join(HERE, "impl.py"), encoding="utf-8") as fh:
+    exec(fh.read())
+"""
+LAUNCHER_COMPILE = """import os
+import warnings
+from pathlib import Path
+
+warnings.filterwarnings("ignore")
+os.environ.setdefault("ITERATIONS", "20000")
+os.environ["SEED"] = "7"
+
+CORE = Path(__file__).resolve().with_name("impl.py")
+if __name__ == "__main__":
+    exec(compile(CORE.read_text(encoding="utf-8"), str(CORE), "exec"))
+"""
+
+
+@pytest.mark.parametrize("launcher", [LAUNCHER_WITH_OPEN, LAUNCHER_COMPILE])
+def test_launcher_with_setup_calls(tmp_path: Path, launcher: str) -> None:
+    (tmp_path / "impl.py").write_text(INNER)
+    result = run(tmp_path, launcher)
+    assert result.code == INNER and result.siblings == ("impl.py",)
+    assert result.wrapper == "exec of sibling impl.py"
+
+
+@pytest.mark.parametrize("launcher", [LAUNCHER_WITH_OPEN, LAUNCHER_COMPILE])
+def test_launcher_with_missing_sibling(tmp_path: Path, launcher: str) -> None:
+    with pytest.raises(Unanalyzable, match="^execs missing sibling file impl.py$"):
+        run(tmp_path, launcher)
+
+
+def test_launcher_env_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "impl.py").write_text(INNER)
+    result = run(tmp_path, LAUNCHER_COMPILE)
+    assert result.env_defaults == {"ITERATIONS": "20000"}
+    assert result.env_overrides == {"SEED": "7"}
+
+
+def test_with_open_parent_slash_one_liner(tmp_path: Path) -> None:
+    (tmp_path / "impl.py").write_text(INNER)
+    text = ("from pathlib import Path\nimport sys\nsys.path.append(str(Path(__file__).parent))\n"
+            'with (Path(__file__).resolve().parent / "impl.py").open("rb") as f: exec(f.read())\n')
+    assert run(tmp_path, text).code == INNER
+
+
+@pytest.mark.parametrize("text", [
+    'with open("impl.py", "w") as fh:\n    exec(fh.read())\n',  # a write mode truncates what it would run
+    'with open("impl.py", encoding="cp1252") as fh:\n    exec(fh.read())\n',
+])
+def test_with_open_not_understood_fails_closed(tmp_path: Path, text: str) -> None:
+    (tmp_path / "impl.py").write_text(INNER)
+    with pytest.raises(Unanalyzable, match="could not decode the exec wrapper"):
+        run(tmp_path, text)
+
+
+@pytest.mark.parametrize("text", [
+    # a top-level `with open(...)` that does ordinary work: the script is not a shim
+    'import json\nwith open("config.json") as fh:\n    cfg = json.load(fh)\nexec(open("impl.py").read())\n',
+    'import os\nwith open("train.log", "a") as log:\n    log.write("start\\n")\nexec(open("impl.py").read())\n',
+    'with open("notes.txt") as fh:\n    notes = fh.read()\nexec(notes)\n',
+    # setup calls whose arguments do work, or calls that are not setup
+    'import os\nos.environ.setdefault("X", open("impl.py").read())\nexec(open("impl.py").read())\n',
+    'import os\nos.system("make")\nexec(open("impl.py").read())\n',
+    'import torch\ntorch.manual_seed(0)\nexec(open("impl.py").read())\n',
+])
+def test_with_open_or_call_that_is_not_a_shim(tmp_path: Path, text: str) -> None:
+    (tmp_path / "impl.py").write_text(INNER)
+    result = run(tmp_path, text)
+    assert result.code == text and result.wrapper is None and result.layers == 0
+
+
 def test_file_outside_the_folder_is_not_read(tmp_path: Path) -> None:
     (tmp_path / "secret.py").write_text("x = 1\n")
     folder = tmp_path / "rec"

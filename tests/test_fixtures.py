@@ -159,7 +159,6 @@ KNOWN_MISSES = {
     "hashed-ngram-cache/illegal_byte_ppm_mix.py": "byte-level PPM mixing has no hashed count table",
     "ngram-tilt/illegal_boundary_gate_class.py": "chunk[1:-1] offsets: target found by slice shape only",
     "ngram-tilt/legal_input_gate_class.py": "chunk[1:-1] is taken for the target",
-    "ngram-tilt/legal_prefix_word_gate.py": "a non-zero WORD_BETA knob is taken for a target-class expert",
     "oracle-select/illegal_best_context_helper.py": "np.minimum imported under an alias",
     "scored-region-slot/illegal_param_module_helper.py": "nn.Parameter adapter class fitted by a helper",
     "scored-region-slot/review_context_only_slot.py": "L-BFGS closure on the context mask",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from auditor.facts import vocab as V
-from auditor.facts.ir import ID, INDEX, PROV, SHIFT_INPUT, SHIFT_TARGET, CallInfo, Function, ModuleIR, Val
+from auditor.facts.ir import AT_TARGET, ID, INDEX, PROV, SHIFT_INPUT, SHIFT_TARGET, CallInfo, Function, ModuleIR, Val
 
 _METHOD_SKIP = frozenset({"forward", "__call__", "__init__"}) | V.PROPAGATORS
 MAX_METHOD_TARGETS = 3
@@ -119,6 +119,8 @@ class Roles:
             return roles & V.CARRIED  # statistics of val tokens are val-derived, not val tokens
         if how == INDEX:
             return roles & V.PROVENANCE
+        if how == AT_TARGET:
+            return frozenset({V.AT_TARGET}) if V.TARGET in roles else frozenset()
         if how.startswith("ret:"):
             return roles & frozenset(how[4:].split(",")) - {PARAM}
         if how.startswith("pos:"):

@@ -18,7 +18,9 @@ VAL_SOURCE = frozenset({VAL, VALTOK})
 CTX, SCORED = "CONTEXT_SLICE", "SCORED_SLICE"  # which part of a sliding window a value was cut from
 NLL = "NLL"  # a per-token loss computed in this code (cross_entropy, nll_loss, log_softmax)
 LOSS_FUNCS = frozenset({"cross_entropy", "nll_loss", "log_softmax"})
-CARRIED = PROVENANCE | {CTX, SCORED, NLL}  # roles that survive opaque calls (a loss over the scored slice is "scored")
+AT_TARGET = "AT_TARGET"  # a quantity read off at the realised token (p[y], gather(-1, y))
+NORMALIZER_NAME = re.compile(r"^(z|Z|log_z|logz|log_Z|norm|normalizer|partition)$")
+CARRIED = PROVENANCE | {CTX, SCORED, NLL, AT_TARGET}  # roles that survive opaque calls (a loss over the scored slice is "scored")
 
 VAL_STRING = re.compile(r"fineweb_val|_val_\*|val_\*\.bin|validation", re.I)
 TRAIN_STRING = re.compile(r"fineweb_train|_train_\*|train_\*\.bin")

@@ -13,7 +13,7 @@ import libcst as cst
 
 from auditor.facts import vocab as V
 from auditor.facts.cond import UNKNOWN, Cond, Knob, convert, reads_env
-from auditor.facts.ir import (EMPTY, ID, SHIFT_INPUT, SHIFT_TARGET, CallInfo, Function, Loop, ModuleIR, Op,
+from auditor.facts.ir import (AT_TARGET, EMPTY, ID, SHIFT_INPUT, SHIFT_TARGET, CallInfo, Function, Loop, ModuleIR, Op,
                               PosAccess, Val)
 from auditor.facts.positions import statement_spans
 
@@ -409,6 +409,8 @@ class Walker(cst.CSTVisitor):
         if isinstance(target, cst.Name):
             self.frame.func.locals.add(target.value)
             self.flow(self.sym(target.value), value)
+            if V.NORMALIZER_NAME.search(target.value):
+                self.op("normalizer", self.sym(target.value), value, target.value)
             if value_node is not None and (self.frame.func.qual == MODULE or not self.classes or True):
                 self._maybe_knob(target.value, value_node)
         elif isinstance(target, cst.Attribute):
@@ -583,7 +585,10 @@ class Walker(cst.CSTVisitor):
                 self.shifts.setdefault(_dotted(node.value), set()).add(how)
             value = (base if how == ID else self.through(base, how)).union(index.as_index())
         else:
-            value = base.union(index.as_index())
+            last_index = index_vals[-1]
+            picked = Val(frozenset((sym, AT_TARGET) for sym, _ in last_index.deps),
+                         frozenset({V.AT_TARGET}) if V.TARGET in last_index.tags else frozenset())
+            value = base.union(index.as_index(), picked) if len(elements) > 1 else base.union(index.as_index())
             base_sym = self.target_sym(node.value)
             only = elements[-1].slice.value if isinstance(elements[-1].slice, cst.Index) else None
             offset = _offset(only) if only is not None else None
@@ -614,6 +619,10 @@ class Walker(cst.CSTVisitor):
 
     def _call_value(self, func: cst.BaseExpression, last: str, dotted: str, receiver: Val, every: Val,
                     site: str, func_args: Sequence[cst.Arg] = ()) -> Val:
+        index_arg = next((a.value for a in func_args if a.keyword and a.keyword.value == "index"), None)
+        if index_arg is None and func_args:
+            index_arg = func_args[-1].value if isinstance(func, cst.Attribute) or len(func_args) > 2 else None
+        args_index = self.val(index_arg) if index_arg is not None else None
         method = isinstance(func, cst.Attribute)
         if method and last in V.PROPAGATORS and not _module_like(dotted):
             value = receiver.union(every.as_prov())
@@ -622,6 +631,11 @@ class Walker(cst.CSTVisitor):
                 if last in ("bitwise_xor", "xor"):
                     value = Val(value.deps, value.tags | {V.HASH})
             return value
+        if last in ("gather", "take_along_dim") and args_index is not None:
+            # p.gather(-1, y): the probability the model gave the realised token, a scalar per position
+            picked = Val(args_index.deps and frozenset((sym, AT_TARGET) for sym, _ in args_index.deps),
+                         frozenset({V.AT_TARGET}) if V.TARGET in args_index.tags else frozenset())
+            return receiver.as_prov().union(every.as_prov(), picked)
         if last in V.VALUE_FUNCS:
             value = every
             if last in ("bitwise_xor", "tuple", "hash"):

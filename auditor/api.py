@@ -13,7 +13,7 @@ import libcst as cst
 from auditor.catalog import load_catalog
 from auditor.checks import CHECKERS
 from auditor.checks.base import CheckResult
-from auditor.facts.bundle import Facts, build_facts
+from auditor.facts.bundle import Facts, RunEvidence, build_facts
 from auditor.load.errors import Unanalyzable
 from auditor.load.source import LoadedSource, load
 from auditor.model import AuditResult, CheckOutcome, CheckStatus, Claims, Finding, Severity, SourceInfo, Verdict
@@ -49,8 +49,13 @@ def effective_env(source: LoadedSource, options: Options) -> dict[str, str]:
     return env
 
 
-def analyse(code: str, env: dict[str, str] | None = None) -> Facts:
-    return build_facts(parse(code), code.splitlines(), env)
+def analyse(code: str, env: dict[str, str] | None = None, run: RunEvidence | None = None) -> Facts:
+    return build_facts(parse(code), code.splitlines(), env, run)
+
+
+def run_evidence(source: LoadedSource) -> RunEvidence:
+    """What the submitted run shows beyond the code: its claimed title and the lines its logs printed."""
+    return RunEvidence(source.claims.title or "", source.log_lines)
 
 
 def _enabled(options: Options) -> list[str]:
@@ -113,7 +118,7 @@ def audit_path(path: str, options: Options | None = None) -> AuditResult:
         return _unanalyzable(path, str(exc), None)
     info = _source_info(source)
     try:
-        facts = analyse(source.code, effective_env(source, options))
+        facts = analyse(source.code, effective_env(source, options), run_evidence(source))
     except Unanalyzable as exc:
         return _unanalyzable(path, str(exc), info, source.claims)
     findings, outcomes, techniques = audit_facts(facts, source.code, options)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from auditor import __version__
-from auditor.api import DEFAULT_MAX_BYTES, Options, analyse, audit_path, effective_env
+from auditor.api import DEFAULT_MAX_BYTES, Options, analyse, audit_path, effective_env, run_evidence
 from auditor.catalog import CatalogError, load_catalog
 from auditor.load.errors import InputError, Unanalyzable
 from auditor.load.source import load
@@ -153,7 +153,7 @@ def run_facts(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     try:
         source = load(args.path, max_bytes=args.max_bytes)
-        facts = analyse(source.code, effective_env(source, Options()))
+        facts = analyse(source.code, effective_env(source, Options()), run_evidence(source))
     except Unanalyzable as exc:
         _error(f"{args.path}: unanalyzable: {exc}")
         return EXIT_FINDINGS

@@ -1,6 +1,7 @@
 """What every checker shares: its result type and how a finding is built from operations of the facts."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from auditor.catalog import load_catalog
@@ -37,10 +38,23 @@ def finding(facts: Facts, rule: str, sink: Op, message: str, evidence: list[Evid
     if not status.live:
         chosen = Severity.INFO
         knob = status.knob
+        stem = _stem(knob) if knob else ""
+        title = re.sub(r"[^a-z0-9]", "", facts.run.title.lower())
+        if len(stem) >= 3 and stem in title:
+            message = (f"{message} (off by default, but the record's title names `{stem.upper()}`, so the submitted run "
+                       f"most likely set {knob})")
+            return Finding(rule, Severity.NEEDS_REVIEW, Confidence.LOW, sink.line, message, sink.end_line,
+                           tuple(e for e in evidence if e.line), knob)
         reason = f"switched on by {knob}" if knob else "never called with the default configuration"
         message = f"{message} (not reached with the defaults; {reason})"
     return Finding(rule, chosen, confidence, sink.line, message, sink.end_line,
                    tuple(e for e in evidence if e.line), knob)
+
+
+def _stem(knob: str) -> str:
+    """TTT_ENABLED -> ttt, USE_PREQUANT_TTT -> prequantttt."""
+    name = re.sub(r"^(USE|ENABLE|DO|RUN)_|_(ENABLED|ENABLE|ON|FLAG|MODE)$", "", knob.upper())
+    return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 def live(facts: Facts, op: Op) -> bool:
@@ -52,6 +66,24 @@ def chain(facts: Facts, op: Op, role: str, note: str) -> list[Evidence]:
     hops = [Evidence(line, facts.line_text(line), f"{role}: {name_of(sym)}") for line, sym in facts.origin(op.val, role)]
     hops = [h for i, h in enumerate(hops) if h.line != op.line and all(h.line != o.line for o in hops[:i])]
     return hops[-4:] + [hop(facts, op, note)]
+
+
+def reaches(facts: Facts, val, targets: set[str], depth: int = 8) -> bool:
+    """Whether `val` is computed (through assignments, up to `depth` hops) from one of the symbols in `targets`."""
+    seen: set[str] = set()
+    frontier = [sym for sym, _ in val.deps]
+    for _ in range(depth):
+        nxt = []
+        for sym in frontier:
+            if sym in seen:
+                continue
+            seen.add(sym)
+            if sym in targets:
+                return True
+            for source, _line in facts.flows_into.get(sym, ()):
+                nxt.extend(s for s, _ in source.deps)
+        frontier = nxt
+    return False
 
 
 def ops(facts: Facts, *kinds: str):

@@ -1,7 +1,7 @@
 """oracle-select: keeping, per token, whichever prediction scored better on the true token (min NLL)."""
 from __future__ import annotations
 
-from auditor.checks.base import CheckResult, finding, hop, ops
+from auditor.checks.base import CheckResult, finding, hop, ops, reaches
 from auditor.facts import vocab as V
 from auditor.facts.bundle import Facts
 from auditor.model import Confidence
@@ -23,4 +23,17 @@ def check(facts: Facts) -> CheckResult:
                    f"the true token, which uses the target to choose the prediction")
         result.findings.append(finding(facts, RULE, op, message, [hop(facts, op, "selection by loss on the target")],
                                        Confidence.HIGH if op.kind == "compare_select" else Confidence.MEDIUM))
+    scored = {op.sym for op in facts.ir.ops if "score" in facts.kinds(op) and op.kind != "call"}
+    for op in ops(facts, "compare_select_flow"):  # `if avg < best[b]: best[b] = avg; best_loss[b].copy_(loss[b])`
+        if V.VAL not in facts.roles_of(op.val) or not reaches(facts, op.val, scored):
+            continue
+        chosen = set(op.extra[2:])  # what the selection keeps must itself be summed into the reported score
+        if not any(reaches(facts, s.val, chosen, 4) for s in facts.ir.ops if s.sym in scored):
+            continue
+        result.present = True
+        message = (f"per-item selection on `{op.extra[0]}` compares validation losses and keeps the better pass, "
+                   f"which uses the targets to choose the prediction")
+        result.findings.append(finding(facts, RULE, op, message, [hop(facts, op, "selection by loss on the target")],
+                                       Confidence.MEDIUM))
+        break
     return result

@@ -4,6 +4,7 @@ Built once per file by `build_facts`; checks read it, `pgolf-audit facts PATH` d
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,14 @@ class Status:
 LIVE = Status(True)
 
 
+@dataclass(frozen=True, slots=True)
+class RunEvidence:
+    """What the submitted run shows beyond the code (read by the load layer from the records folder)."""
+
+    title: str = ""  # the claimed name of the record
+    log_lines: tuple[str, ...] = ()  # lines its train logs printed
+
+
 @dataclass
 class Facts:
     ir: ModuleIR
@@ -39,6 +48,8 @@ class Facts:
     summaries: dict[str, frozenset[str]] = field(default_factory=dict)
     ops_by_func: dict[str, list[Op]] = field(default_factory=lambda: defaultdict(list))
     flows_into: dict[str, list[tuple[Val, int]]] = field(default_factory=lambda: defaultdict(list))
+    run: RunEvidence = field(default_factory=RunEvidence)
+    witnessed: set = field(default_factory=set)  # (guard, polarity) that the run's logs show were taken
 
     # --------------------------------------------------------------- queries
     def roles_of(self, val: Val) -> frozenset[str]:
@@ -80,9 +91,11 @@ class Facts:
         if op.func not in self.reachable:
             return Status(False, self.disabled_by.get(op.func))
         for cond, polarity in op.guards:
+            if (cond, polarity) in self.witnessed:
+                continue
             value = truth(cond, self.ir.knobs, self.env)
             if value is not None and value != polarity:
-                names = knob_names(cond, self.ir.knobs)
+                names = knob_names(_deciding(cond, polarity, self), self.ir.knobs)
                 return Status(False, names[0] if names else None)
         for loop_id in op.loops:
             loop = self.ir.loops[loop_id]
@@ -139,6 +152,15 @@ class Facts:
                        "epoch_like": loop.is_epoch} for loop in self.ir.loops.values()],
             "events": events,
         }
+
+
+def _deciding(cond: tuple, polarity: bool, facts: Facts) -> tuple:
+    """The part of a guard that sends control the other way: the false conjunct of `a and b`."""
+    if cond and cond[0] in ("and", "or") and (cond[0] == "and") == polarity:
+        for part in cond[1:]:
+            if truth(part, facts.ir.knobs, facts.env) == (not polarity):
+                return _deciding(part, polarity, facts)
+    return cond
 
 
 def _show(expr: tuple, facts: Facts) -> Any:
@@ -243,14 +265,72 @@ def _summaries(facts: Facts) -> None:
     facts.summaries = {q: frozenset(k) for q, k in result.items()}
 
 
-def build_facts(module: cst.Module, lines: list[str], env: dict[str, str] | None = None) -> Facts:
+def build_facts(module: cst.Module, lines: list[str], env: dict[str, str] | None = None,
+                run: RunEvidence | None = None) -> Facts:
     ir = walk(module, lines)
     callees = link_calls(ir, Resolver(ir))
-    facts = Facts(ir, Roles(ir), callees, dict(env or {}))
+    facts = Facts(ir, Roles(ir), callees, dict(env or {}), run=run or RunEvidence())
+    with_backward = {op.func for op in ir.ops if op.kind == "backward"}
     for op in ir.ops:
+        if op.kind == "accumulate" and V.LOSS_LIKE.search(str(op.extra)) and (
+                op.grad == "no_grad" or op.func not in with_backward):
+            roles = facts.roles_of(op.val)  # `doc_loss[b] += chunk_loss.sum()` where the loss came from model(x, y)
+            if V.VAL in roles and V.TRAIN not in roles:
+                op.kind = "score"
         facts.ops_by_func[op.func].append(op)
     for dst, val, line in ir.flows:
         facts.flows_into[dst].append((val, line))
     _reachability(facts)
+    log_lines = [line for line in facts.run.log_lines if line.strip()]
+    if log_lines and _witness(facts, log_lines):
+        facts.disabled_by = {}
+        _reachability(facts)
     _summaries(facts)
     return facts
+
+
+_LOG_CALLS = frozenset({"log0", "print", "log", "log_fn", "info", "print0", "_log", "log_main", "logprint"})
+_LITERAL = re.compile(r"""f?(?:"([^"\n]*)"|'([^'\n]*)')""")
+
+
+def _template(facts: Facts, op: Op) -> tuple[str, ...] | None:
+    """Literal chunks of the message a logging call prints (placeholders removed), or None."""
+    if op.kind != "call" or op.sym.split(".")[-1] not in _LOG_CALLS:
+        return None
+    match = _LITERAL.search(facts.line_text(op.line, op.end_line))
+    if not match:
+        return None
+    chunks = tuple(c.strip() for c in re.split(r"\{[^{}]*\}", match.group(1) or match.group(2) or "") if c.strip())
+    return chunks if chunks and len(chunks[0]) >= 4 else None
+
+
+def _printed(template: tuple[str, ...], lines: list[str]) -> bool:
+    pattern = re.compile(".*?".join(re.escape(c) for c in template))
+    return any(pattern.search(line) for line in lines)
+
+
+def _witness(facts: Facts, lines: list[str]) -> bool:
+    """Guards off by default whose own log messages appear in the submitted run's logs were switched on."""
+    templates = [(op, t) for op in facts.ir.ops if (t := _template(facts, op))]
+    live = {t for op, t in templates if facts.status(op).live}
+    funcs: set[str] = set()
+    for op, template in templates:
+        if template in live or facts.status(op).live or not _printed(template, lines):
+            continue
+        for cond, polarity in op.guards:
+            if truth(cond, facts.ir.knobs, facts.env) not in (None, polarity):
+                facts.witnessed.add((cond, polarity))
+        if op.func not in facts.reachable:
+            funcs.add(op.func)
+    done: set[str] = set()
+    while funcs:  # printed inside a switched-off function: the guards of its call sites were taken
+        qual = funcs.pop()
+        done.add(qual)
+        for call in facts.ir.ops:
+            if call.kind == "call" and qual in facts.callees.get(call.seq, ()):
+                for cond, polarity in call.guards:
+                    if truth(cond, facts.ir.knobs, facts.env) not in (None, polarity):
+                        facts.witnessed.add((cond, polarity))
+                if call.func not in facts.reachable and call.func not in done:
+                    funcs.add(call.func)
+    return bool(facts.witnessed)

@@ -20,7 +20,9 @@ NLL = "NLL"  # a per-token loss computed in this code (cross_entropy, nll_loss, 
 LOSS_FUNCS = frozenset({"cross_entropy", "nll_loss", "log_softmax"})
 AT_TARGET = "AT_TARGET"  # a quantity read off at the realised token (p[y], gather(-1, y))
 NORMALIZER_NAME = re.compile(r"^(z|Z|log_z|logz|log_Z|norm|normalizer|partition)$")
-CARRIED = PROVENANCE | {CTX, SCORED, NLL, AT_TARGET}  # roles that survive opaque calls (a loss over the scored slice is "scored")
+FILE_DATA = "FILE_DATA"  # read from a file at run time (np.fromfile, Path.read_bytes, f.read, np.load)
+FILE_READS = frozenset({"read_bytes", "fromfile", "read", "memmap", "load"})
+CARRIED = PROVENANCE | {CTX, SCORED, NLL, AT_TARGET, FILE_DATA}  # roles that survive opaque calls (a loss over the scored slice is "scored")
 
 VAL_STRING = re.compile(r"fineweb_val|_val_\*|val_\*\.bin|validation", re.I)
 TRAIN_STRING = re.compile(r"fineweb_train|_train_\*|train_\*\.bin")

@@ -7,6 +7,7 @@ flow-insensitively, by `roles.py`; ordering questions use the operations' sequen
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Sequence
 
 import libcst as cst
@@ -287,6 +288,15 @@ class Walker(cst.CSTVisitor):
         self.stmt.pop()
 
     def visit_If_body(self, node: cst.If) -> None:
+        test = node.test
+        if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(
+                test.comparisons[0].operator, (cst.LessThan, cst.GreaterThan, cst.LessThanEqual,
+                                               cst.GreaterThanEqual)) and _stores_by_index(node.body):
+            sides = (_dotted(test.left), _dotted(test.comparisons[0].comparator))
+            if not all(V.LOSS_LIKE.search(side) for side in sides):  # decided by dataflow in oracle_select
+                value = self.val(test.left).union(self.val(test.comparisons[0].comparator))
+                stored = tuple(self.sym(n) for n in _stored_names(node.body))
+                self.op("compare_select_flow", sides[0], value, sides + stored)
         self.frame.guards.append((convert(node.test), True))
 
     def leave_If_body(self, node: cst.If) -> None:
@@ -536,6 +546,12 @@ class Walker(cst.CSTVisitor):
         value = self.val(node.left).union(*(self.val(c.comparator) for c in node.comparisons))
         self.vals[id(node)] = value.as_prov()
         operands = (node.left, *(c.comparator for c in node.comparisons))
+        if len(node.comparisons) == 1 and isinstance(node.comparisons[0].operator, (cst.Equal, cst.NotEqual)) \
+                and not any(_constant_like(o) for o in operands):
+            result = self.through(value.as_prov(), ID)  # the match mask, as a symbol checks can follow
+            self.vals[id(node)] = result
+            self.op("token_eq", next(iter(result.deps))[0], EMPTY,
+                    (self.val(node.left), self.val(node.comparisons[0].comparator)))
         if any("bos" in _dotted(o).lower() for o in operands):
             self.op("bos_mask")
 
@@ -638,6 +654,8 @@ class Walker(cst.CSTVisitor):
             return receiver.as_prov().union(every.as_prov(), picked)
         if last in V.VALUE_FUNCS:
             value = every
+            if last in V.FILE_READS:
+                value = Val(value.deps, value.tags | {V.FILE_DATA})
             if last in ("bitwise_xor", "tuple", "hash"):
                 value = Val(value.deps, value.tags | {V.HASH})
             return value
@@ -651,6 +669,8 @@ class Walker(cst.CSTVisitor):
                 _dotted(shape.elements[-1].value))
             return Val(frozenset({(site, ID)}), frozenset({V.TABLE, V.VOCAB_ROWS} if rows else {V.TABLE}))
         tags = V.VAL_SOURCE if V.VAL_LOADER_CALL.search(last) else frozenset()
+        if last in V.FILE_READS:  # bytes read from a file at run time (a shipped blob, a shard, a checkpoint)
+            tags = tags | {V.FILE_DATA}
         self.ir.opaque[site] = every.as_prov()  # used only if the callee is not a user function (roles.link_calls)
         return Val(frozenset({(site, ID)}), tags).union(receiver.as_prov())
 
@@ -751,6 +771,35 @@ def _stores_by_index(body: cst.BaseSuite) -> bool:
             for small in statement.body:
                 if isinstance(small, cst.Assign) and any(isinstance(t.target, cst.Subscript) for t in small.targets):
                     return True
+    return False
+
+
+def _stored_names(body: cst.BaseSuite) -> list[str]:
+    """Names a block assigns into (`best[b] = v`) or copies into (`best[b].copy_(v)`)."""
+    out: list[str] = []
+    statements = body.body if isinstance(body, cst.IndentedBlock) else [body]
+    for statement in statements:
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        for small in statement.body:
+            if isinstance(small, cst.Assign):
+                out.extend(_store_name(t.target) for t in small.targets if isinstance(t.target, cst.Subscript))
+            elif isinstance(small, cst.Expr) and isinstance(small.value, cst.Call) \
+                    and isinstance(small.value.func, cst.Attribute) and small.value.func.attr.value in ("copy_", "fill_"):
+                out.append(_store_name(small.value.func.value))
+    return [n for n in out if n]
+
+
+_CONSTANT_NAME = re.compile(r"(^|_)(id|ids?x|index|bos|eos|pad|sep|unk|ignore|token|tok|value|val|none|null|mask)$|^[A-Z0-9_]+$")
+
+
+def _constant_like(node: cst.BaseExpression) -> bool:
+    """Literals, calls, ALL_CAPS names and special-token ids (`BOS_ID`, `args.pad_id`): not a per-position array."""
+    if isinstance(node, (cst.Integer, cst.Float, cst.SimpleString, cst.Call, cst.UnaryOperation)):
+        return True
+    if isinstance(node, (cst.Name, cst.Attribute)):
+        name = _dotted(node).split(".")[-1]
+        return name in ("None", "True", "False") or bool(_CONSTANT_NAME.search(name))
     return False
 
 

@@ -57,6 +57,7 @@ class LoadedSource:
     claims: Claims = field(default_factory=Claims)
     launch_env: dict[str, str] = field(default_factory=dict)  # env assignments of the launch commands
     logged_hparams: dict[str, str] = field(default_factory=dict)  # hyper-parameters the train logs print
+    log_lines: tuple[str, ...] = ()  # every non-code line of the train logs
     notes: tuple[str, ...] = ()  # loader decisions a reviewer should see (which script was picked)
 
     @property
@@ -109,6 +110,7 @@ def load(path: str, *, max_bytes: int = 1_000_000) -> LoadedSource:
         claims=claims,
         launch_env=_launch_env(folder, unwrapped),
         logged_hparams=read_logged_hparams(folder) if folder is not None else {},
+        log_lines=read_log_lines(folder) if folder is not None else (),
         notes=tuple(notes),
     )
 
@@ -343,6 +345,7 @@ def read_launch_env(folder: Path) -> dict[str, str]:
     env: dict[str, str] = {}
     for command in _logical_lines(lines):
         _assign(command, env)
+        _alias(command, env)
     return env
 
 
@@ -494,3 +497,43 @@ def read_logged_hparams(folder: Path) -> dict[str, str]:
             for key, value in _LOG_PAIR.findall(line):
                 found.setdefault(key, value)
     return found
+
+
+def read_log_lines(folder: Path) -> tuple[str, ...]:
+    """Every non-code line of the train logs (each file capped), to match messages printed by guarded code."""
+    out: list[str] = []
+    for path in sorted(folder.rglob("*")):
+        if path.suffix not in (".log", ".txt") or not _safe_file(path, folder):
+            continue
+        try:
+            with path.open("rb") as handle:
+                in_code = False
+                for _ in range(50_000):
+                    raw = handle.readline(_LOG_LINE_CHARS)
+                    if not raw:
+                        break
+                    line = raw.decode("utf-8", "replace")
+                    if in_code:
+                        in_code = not _SEPARATOR.match(line)
+                    elif _CODE_START.match(line):
+                        in_code = True
+                    else:
+                        out.append(line.rstrip("\n"))
+        except OSError:
+            continue
+    return tuple(out)
+
+
+def _alias(command: str, env: dict[str, str]) -> None:
+    """`ln -s SRC DST` / `cp SRC DST`: DST (a data file name) is really SRC; recorded as `alias:DST`."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return
+    while words and (_ASSIGNMENT.fullmatch(words[0]) or words[0] in _COMMAND_PREFIXES):
+        words = words[1:]
+    if len(words) < 3 or words[0] not in ("ln", "cp", "mv", "rsync"):
+        return
+    paths = [w for w in words[1:] if not w.startswith("-")]
+    if len(paths) >= 2:
+        env["alias:" + paths[-1]] = paths[-2]

@@ -98,7 +98,9 @@ FIXTURE_PATHS = _fixture_paths()
 
 
 def _audit(path: Path) -> AuditResult:
-    return audit_path(str(path))
+    """Case folders (README, logs beside the script) are audited as records folders, single files as files."""
+    case = path.parent if path.parent.parent.parent == FIXTURES else path
+    return audit_path(str(case))
 
 
 def _describe(result: AuditResult) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from auditor.facts import vocab as V
-from auditor.facts.ir import AT_TARGET, ID, INDEX, PROV, SHIFT_INPUT, SHIFT_TARGET, CallInfo, Function, ModuleIR, Val
+from auditor.facts.ir import AT_TARGET, ID, INDEX, PROV, SHIFT_INPUT, SHIFT_TARGET, CallInfo, Function, ModuleIR, Op, Val
 
 _METHOD_SKIP = frozenset({"forward", "__call__", "__init__"}) | V.PROPAGATORS
 MAX_METHOD_TARGETS = 3
@@ -61,11 +61,12 @@ def link_calls(ir: ModuleIR, resolver: Resolver) -> dict[int, list[str]]:
     """Add argument->parameter and return->call-site flows; returns op.seq -> callee qualnames.
 
     Parameters merge every call site (context-insensitive), but a call's result is rebuilt per site from the
-    callee's intrinsic return roles plus this site's arguments: a shard reader shared by the train and val loaders
-    must not make val tokens look like training data.
+    callee's intrinsic return roles (what it returns whoever calls it) plus this site's own arguments when the
+    callee returns a view of a parameter: a shard reader shared by the train and val loaders must not make val
+    tokens look like training data.
     """
+    resolved: list[tuple[Op, CallInfo, list[Function]]] = []
     callees: dict[int, list[str]] = {}
-    intrinsic = Roles(ir, params_marked=True).of
     for op in ir.ops:
         if op.kind != "call":
             continue
@@ -76,18 +77,27 @@ def link_calls(ir: ModuleIR, resolver: Resolver) -> dict[int, list[str]]:
                     if not resolver.is_class(f"f:{name}")]
         if not targets or resolver.is_class(info.key):
             ir.flows.append((info.site, ir.opaque.get(info.site, Val()), op.line))  # opaque: provenance flows on
-        if not targets and not closures:
-            continue
-        callees[op.seq] = [f.qual for f in targets] + [f.qual for f in closures]
-        arguments = Val().union(*info.args, *info.kwargs.values())
+        if targets or closures:
+            callees[op.seq] = [f.qual for f in targets] + [f.qual for f in closures]
+        if targets:
+            resolved.append((op, info, targets))
+    intrinsic = Roles(ir, params_marked=True, extra=[
+        flow for op, info, targets in resolved for func in targets
+        for flow in ((info.site, Val(frozenset({(f"r:{func.qual}", NOPARAM)})), op.line),
+                     (info.site, _arguments(info), op.line))]).of
+    for op, info, targets in resolved:
         for func in targets:
             ir.flows.extend(_bind(func, info, info.key[0] in "ms", op.line))
             returned = intrinsic.get(f"r:{func.qual}", frozenset())
             ir.flows.append((info.site, Val(frozenset({(f"r:{func.qual}", "ret:" + ",".join(sorted(returned)))})),
                              op.line))
             if PARAM in returned:
-                ir.flows.append((info.site, arguments, op.line))
+                ir.flows.append((info.site, _arguments(info), op.line))
     return callees
+
+
+def _arguments(info: CallInfo) -> Val:
+    return Val().union(*info.args, *info.kwargs.values())
 
 
 def _pos_groups(ir: ModuleIR) -> dict[tuple[str, str, str], set[int]]:
@@ -98,15 +108,17 @@ def _pos_groups(ir: ModuleIR) -> dict[tuple[str, str, str], set[int]]:
 
 
 PARAM = "PARAM"  # marker: the value is (a slice or view of) a parameter of its function
+NOPARAM = "noparam"  # a callee's return seen from its caller: its own PARAM marker means nothing there
 
 
 class Roles:
     """Resolved roles per symbol, and the roles of any value."""
 
-    def __init__(self, ir: ModuleIR, params_marked: bool = False) -> None:
+    def __init__(self, ir: ModuleIR, params_marked: bool = False,
+                 extra: list[tuple[str, Val, int]] | None = None) -> None:
         self.groups = _pos_groups(ir)
         self.of: dict[str, frozenset[str]] = defaultdict(frozenset)
-        flows = list(ir.flows)
+        flows = list(ir.flows) + list(extra or ())
         if params_marked:
             marker = Val(tags=frozenset({PARAM}))
             flows += [(f"{f.qual}::{p}", marker, 0) for f in ir.functions.values() for p in f.params]
@@ -121,6 +133,8 @@ class Roles:
             return roles & V.PROVENANCE
         if how == AT_TARGET:
             return frozenset({V.AT_TARGET}) if V.TARGET in roles else frozenset()
+        if how == NOPARAM:
+            return roles - {PARAM}
         if how.startswith("ret:"):
             return roles & frozenset(how[4:].split(",")) - {PARAM}
         if how.startswith("pos:"):

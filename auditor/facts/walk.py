@@ -630,7 +630,10 @@ class Walker(cst.CSTVisitor):
         every = EMPTY.union(*args, *kwargs.values())
         receiver = self.val(func.value) if isinstance(func, cst.Attribute) else EMPTY
         site = f"call:{self._call_key(func, last)}@{next(self.tmp)}"
-        self.vals[id(node)] = self._call_value(func, last, dotted, receiver, every, site, node.args)
+        value = self._call_value(func, last, dotted, receiver, every, site, node.args)
+        if last in V.FILE_READS:  # bytes read at run time: np.fromfile, Path.read_bytes, f.read, np.load
+            value = Val(value.deps, value.tags | {V.FILE_DATA})
+        self.vals[id(node)] = value
         self._call_events(node, func, dotted, last, receiver, args, kwargs, every, site)
 
     def _call_value(self, func: cst.BaseExpression, last: str, dotted: str, receiver: Val, every: Val,
@@ -654,8 +657,6 @@ class Walker(cst.CSTVisitor):
             return receiver.as_prov().union(every.as_prov(), picked)
         if last in V.VALUE_FUNCS:
             value = every
-            if last in V.FILE_READS:
-                value = Val(value.deps, value.tags | {V.FILE_DATA})
             if last in ("bitwise_xor", "tuple", "hash"):
                 value = Val(value.deps, value.tags | {V.HASH})
             return value

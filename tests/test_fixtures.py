@@ -159,8 +159,6 @@ KNOWN_MISSES = {
     "causality/illegal_bidirectional_eval_attn.py": "causal=False reaches SDPA through a keyword parameter",
     "causality/illegal_cat_shift_smear.py": "torch.cat shift inside a helper is not recognised as a smear",
     "hashed-ngram-cache/illegal_byte_ppm_mix.py": "byte-level PPM mixing has no hashed count table",
-    "ngram-tilt/illegal_boundary_gate_class.py": "chunk[1:-1] offsets: target found by slice shape only",
-    "ngram-tilt/legal_input_gate_class.py": "chunk[1:-1] is taken for the target",
     "oracle-select/illegal_best_context_helper.py": "np.minimum imported under an alias",
     "scored-region-slot/illegal_param_module_helper.py": "nn.Parameter adapter class fitted by a helper",
     "scored-region-slot/review_context_only_slot.py": "L-BFGS closure on the context mask",

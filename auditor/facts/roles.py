@@ -138,10 +138,10 @@ class Roles:
         if how.startswith("ret:"):
             return roles & frozenset(how[4:].split(",")) - {PARAM}
         if how.startswith("pos:"):
-            func, base, var, offset = how[4:].split("|")
+            func, base, var, offset, *default = how[4:].split("|")
             offsets = self.groups.get((func, base, var), set())
             if len(offsets) < 2:
-                return roles
+                return self.transform(roles, default[0]) if default else roles
             how = SHIFT_TARGET if int(offset) == max(offsets) else SHIFT_INPUT
         stream = roles & V.PROVENANCE and not roles & {V.INPUT, V.TARGET}
         if not stream:

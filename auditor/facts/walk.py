@@ -79,6 +79,17 @@ def _slice_shift(elements: list[cst.SubscriptElement]) -> str:
     return ID
 
 
+def _slice_lower(elements: list[cst.SubscriptElement]) -> tuple[str, int] | None:
+    """Lower bound of the last slice as (variable, offset): `[1:]` -> ("", 1), `[s+1:e]` -> ("s", 1)."""
+    last = next((e.slice for e in reversed(elements) if isinstance(e.slice, cst.Slice)), None)
+    if last is None:
+        return None
+    if last.lower is None:
+        return "", 0
+    value = _int_value(last.lower)
+    return ("", value) if value is not None and value >= 0 else _offset(last.lower)
+
+
 def _region(elements: list[cst.SubscriptElement]) -> str | None:
     """`[:s]` is the context of a sliding window, `[s:wlen]` its scored part (SLOT masks and losses)."""
     last = next((e.slice for e in reversed(elements) if isinstance(e.slice, cst.Slice)), None)
@@ -599,6 +610,13 @@ class Walker(cst.CSTVisitor):
                 base = Val(base.deps, base.tags | {region})
             if how != ID and len(elements) > 1:  # x[:, 1:] / x[:, :-1]: a shift along the sequence axis
                 self.shifts.setdefault(_dotted(node.value), set()).add(how)
+            lower = _slice_lower(elements)
+            base_sym = self.target_sym(node.value)
+            if lower is not None and base_sym:
+                # w[1:-1] vs w[2:]: among slices of one stream the furthest-shifted one holds the targets
+                func = self.frame.func.qual
+                self.ir.pos_access.append(PosAccess(func, base_sym, "[" + lower[0], lower[1]))
+                how = f"pos:{func}|{base_sym}|[{lower[0]}|{lower[1]}|{how}"
             value = (base if how == ID else self.through(base, how)).union(index.as_index())
         else:
             last_index = index_vals[-1]

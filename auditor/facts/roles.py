@@ -81,15 +81,19 @@ def link_calls(ir: ModuleIR, resolver: Resolver) -> dict[int, list[str]]:
             callees[op.seq] = [f.qual for f in targets] + [f.qual for f in closures]
         if targets:
             resolved.append((op, info, targets))
+    functions = [(op, info, targets) for op, info, targets in resolved if not resolver.is_class(info.key)]
     intrinsic = Roles(ir, params_marked=True, extra=[
-        flow for op, info, targets in resolved for func in targets
+        flow for op, info, targets in functions for func in targets
         for flow in ((info.site, Val(frozenset({(f"r:{func.qual}", NOPARAM)})), op.line),
                      (info.site, _arguments(info), op.line))]).of
     for op, info, targets in resolved:
         for func in targets:
             ir.flows.extend(_bind(func, info, info.key[0] in "ms", op.line))
+    for op, info, targets in functions:  # a constructor's value is the instance: opaque, handled above
+        for func in targets:
             returned = intrinsic.get(f"r:{func.qual}", frozenset())
-            ir.flows.append((info.site, Val(frozenset({(f"r:{func.qual}", "ret:" + ",".join(sorted(returned)))})),
+            allowed = returned | (_SHAPE_ROLES if PARAM in returned else frozenset())  # window[1:] of an argument
+            ir.flows.append((info.site, Val(frozenset({(f"r:{func.qual}", "ret:" + ",".join(sorted(allowed)))})),
                              op.line))
             if PARAM in returned:
                 ir.flows.append((info.site, _arguments(info), op.line))
@@ -108,6 +112,7 @@ def _pos_groups(ir: ModuleIR) -> dict[tuple[str, str, str], set[int]]:
 
 
 PARAM = "PARAM"  # marker: the value is (a slice or view of) a parameter of its function
+_SHAPE_ROLES = frozenset({V.TARGET, V.INPUT, V.HASH, V.AT_TARGET})  # what a callee makes of its argument
 NOPARAM = "noparam"  # a callee's return seen from its caller: its own PARAM marker means nothing there
 
 

@@ -22,8 +22,11 @@ def check(facts: Facts) -> CheckResult:
     for op in func_ops:
         if op.seq <= end.seq or op.kind != "call" or end.loops and op.loops[:1] == end.loops[:1]:
             continue
-        if op.sym.split(".")[-1] in _LOGGING or not facts.status(op).live:
+        callee = op.sym.split(".")[-1]
+        if callee in _LOGGING or not facts.status(op).live:
             continue
+        if op.seq not in facts.callees and not V.CALIBRATION_CALL.search(callee) and not V.TRAIN_LOADER_CALL.match(callee):
+            continue  # a tensor op on a reused name, not a step that reads data
         if V.TRAIN not in facts.roles_of(op.val) and "update_train" not in facts.kinds(op):
             continue
         result.present = True

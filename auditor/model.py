@@ -61,10 +61,11 @@ class Finding:
     end_line: int | None = None
     evidence: tuple[Evidence, ...] = ()
     knob: str | None = None  # env var that switches the construct on, when defaults leave it off
+    path: str | None = None  # the sibling module the finding is in (relative to the folder); None: the script
 
     @property
-    def sort_key(self) -> tuple[int, str]:
-        return (self.line or 0, self.rule)
+    def sort_key(self) -> tuple[str, int, str]:
+        return (self.path or "", self.line or 0, self.rule)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
@@ -16,7 +16,8 @@ from auditor.checks.base import CheckResult
 from auditor.facts.bundle import Facts, RunEvidence, build_facts
 from auditor.load.errors import Unanalyzable
 from auditor.load.source import LoadedSource, load
-from auditor.model import AuditResult, CheckOutcome, CheckStatus, Claims, Finding, Severity, SourceInfo, Verdict
+from auditor.model import (AuditResult, CheckOutcome, CheckStatus, Claims, Confidence, Finding, Severity, SourceInfo,
+                           Verdict)
 from auditor.techniques import detect
 
 DEFAULT_MAX_BYTES = 1_000_000
@@ -122,7 +123,38 @@ def audit_path(path: str, options: Options | None = None) -> AuditResult:
     except Unanalyzable as exc:
         return _unanalyzable(path, str(exc), info, source.claims)
     findings, outcomes, techniques = audit_facts(facts, source.code, options)
+    for name, code in sorted(source.sibling_sources.items()):
+        extra, extra_outcomes, extra_techniques = _audit_sibling(name, code, source, options)
+        findings = tuple(sorted(findings + extra, key=lambda f: f.sort_key))
+        outcomes = tuple(_worse(a, b, name) for a, b in zip(outcomes, extra_outcomes))
+        techniques += tuple(t for t in extra_techniques if t not in techniques)
     return AuditResult(path, verdict_of(findings), findings, outcomes, techniques, info, source.claims)
+
+
+def _audit_sibling(name: str, code: str, source: LoadedSource, options: Options
+                   ) -> tuple[tuple[Finding, ...], tuple[CheckOutcome, ...], tuple[str, ...]]:
+    """A module the script imports from its folder (an n-gram cache, a tilt helper) is audited like the script."""
+    try:
+        facts = analyse(code, effective_env(source, options), replace(run_evidence(source), library=True))
+    except Unanalyzable as exc:
+        spec = load_catalog()["unanalyzable"]
+        finding = Finding("unanalyzable", spec.severity, Confidence.HIGH, None,
+                          f"the imported module {name} could not be analysed: {exc}", path=name)
+        return (finding,), tuple(CheckOutcome(r, load_catalog()[r].check_title, CheckStatus.NOT_PRESENT)
+                                 for r in _enabled(options)), ()
+    findings, outcomes, techniques = audit_facts(facts, code, options)
+    return tuple(replace(f, path=name) for f in findings), outcomes, techniques
+
+
+_STATUS_RANK = {CheckStatus.NOT_PRESENT: 0, CheckStatus.CLEAR: 1, CheckStatus.DISABLED: 2, CheckStatus.HOLD: 3,
+                CheckStatus.FOUND: 4}
+
+
+def _worse(script: CheckOutcome, sibling: CheckOutcome, name: str) -> CheckOutcome:
+    """The numbered check reports the worse of the script's and an imported module's outcome."""
+    if _STATUS_RANK[sibling.status] <= _STATUS_RANK[script.status]:
+        return script
+    return replace(sibling, note=f"in {name}: {sibling.note}" if sibling.note else f"in {name}")
 
 
 def audit_source(code: str, path: str = "<string>", options: Options | None = None) -> AuditResult:

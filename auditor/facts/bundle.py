@@ -35,6 +35,7 @@ class RunEvidence:
 
     title: str = ""  # the claimed name of the record
     log_lines: tuple[str, ...] = ()  # lines its train logs printed
+    library: bool = False  # the code is a module the script imports, not the script itself
 
 
 @dataclass
@@ -205,6 +206,8 @@ def _reachability(facts: Facts) -> None:
         names[func.name].append(func.qual)
     has_entry = any(op.kind == "call" and op.func == MODULE and op.seq in facts.callees for op in ir.ops)
     work = [MODULE] + ([] if has_entry else [q for q in V.DRIVER_NAMES if q in ir.functions])
+    if facts.run.library:  # an imported module: whatever the script calls in it runs, so every definition is an entry
+        work += [q for q, f in ir.functions.items() if f.parent is None and q != MODULE]
     facts.reachable = set(work)
     while work:
         qual = work.pop()

@@ -4,6 +4,7 @@ Every renderer reads the report model and the rule catalogue only; nothing here 
 """
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass
 
@@ -96,13 +97,39 @@ def check_counts_text(result: AuditResult) -> str:
     return ", ".join(f"{tally[s]} {s.value.lower()}" for s in order if tally[s])
 
 
-def script_path(result: AuditResult) -> str:
-    """The shipped file that locations point at: the script that was read, else the path as given."""
-    raw = result.source.script if result.source else result.path
-    path = raw.replace("\\", "/")
+def _clean(path: str) -> str:
+    path = path.replace("\\", "/")
     while path.startswith("./"):
         path = path[2:]
     return path
+
+
+def script_path(result: AuditResult) -> str:
+    """The shipped file that locations point at: the script that was read, else the path as given."""
+    return _clean(result.source.script if result.source else result.path)
+
+
+def finding_path(result: AuditResult, finding: Finding) -> str:
+    """The file a finding's lines are in: the script, or the sibling module beside it (`Finding.path`)."""
+    if finding.path is None:
+        return script_path(result)
+    sibling = _clean(finding.path)
+    if sibling.startswith("/") or (len(sibling) > 1 and sibling[1] == ":"):
+        return sibling
+    if result.source is not None:
+        folder = posixpath.dirname(script_path(result))
+    else:  # the path as given: the script itself, or the records folder
+        given = script_path(result).rstrip("/")
+        folder = posixpath.dirname(given) if given.endswith(".py") else given
+    return posixpath.join(folder, sibling) if folder else sibling
+
+
+def where_text(finding: Finding) -> str:
+    """`L12-L14`, or `ngram_cache.py:L12-L14` for a finding in a sibling module; '' when nothing is known."""
+    where = lines_text(finding.line, finding.end_line)
+    if finding.path is None:
+        return where
+    return f"{finding.path}:{where}" if where else finding.path
 
 
 def error_text(result: AuditResult) -> str:
@@ -121,7 +148,7 @@ def lines_text(start: int | None, end: int | None = None) -> str:
 
 def decoded_note(source: SourceInfo | None, finding: Finding) -> str:
     """For wrapped code: names the decoded line, since tools can only point at the shipped file."""
-    if source is None or source.wrapper is None:
+    if source is None or source.wrapper is None or finding.path is not None:  # siblings are read as they ship
         return ""
     where = lines_text(finding.line, finding.end_line) or "an unknown line"
     return f"decoded {where} of the {source.wrapper}"

@@ -27,6 +27,13 @@ STATUS_STYLE = {"FOUND": "bold red", "HOLD": "bold yellow", "CLEAR": "green", "N
 SYNTAX_THEME = "ansi_dark"  # follows the terminal's own palette
 
 
+SIBLING_LINES = " (those of findings in a sibling module are that file's)"
+
+
+def _in_siblings(result: AuditResult) -> bool:
+    return any(finding.path is not None for finding in result.findings)
+
+
 def _flat(text: str) -> str:
     return " ".join(text.split())
 
@@ -45,7 +52,8 @@ def _header(report: Report, result: AuditResult) -> RenderableType:
         if source.wrapper:
             inner = f" ({source.inner_size:,} bytes decoded)" if source.inner_size is not None else ""
             lines.append(Text.assemble(("decoded from ", "dim"), (source.wrapper, "magenta"), inner,
-                                       ("; line numbers below are in the decoded code", "dim")))
+                                       ("; line numbers below are in the decoded code", "dim"),
+                                       (SIBLING_LINES if _in_siblings(result) else "", "dim")))
         if source.siblings:
             lines.append(Text.assemble(("siblings ", "dim"), ", ".join(source.siblings)))
     claims = result.claims
@@ -85,9 +93,12 @@ def _code(hop: Evidence) -> RenderableType:
 
 def _panel(number: int, finding: Finding, wrapped: bool) -> Panel:
     where = lines_text(finding.line, finding.end_line) or "line ?"
+    if finding.path is not None:  # a sibling module: `ngram_cache.py:L42`
+        where = f"{finding.path}:{where}"
+    decoded = wrapped and finding.path is None  # a sibling module is read as shipped
     title = Text.assemble((f"{number}. ", "bold"), (finding.rule, SEVERITY_STYLE[finding.severity]),
                           f" · {finding.severity.value} · {finding.confidence.value} confidence · {where}",
-                          (" (decoded)" if wrapped else "", "magenta"))
+                          (" (decoded)" if decoded else "", "magenta"))
     body: list[RenderableType] = [Text(rule_title(finding.rule), style="bold"), Text(finding.message)]
     if finding.knob:
         body.append(Text.assemble(("Off by default; switched on by ", "yellow"), (finding.knob, "bold yellow"), "."))
@@ -110,7 +121,10 @@ def _summary(findings: list[Finding]) -> RenderableType:
     table.add_column(no_wrap=True)
     table.add_column(overflow="fold")
     for finding in findings:
-        table.add_row(Text(lines_text(finding.line) or "?", style="dim"),
+        where = lines_text(finding.line) or "?"
+        if finding.path is not None:
+            where = f"{finding.path}:{where}"
+        table.add_row(Text(where, style="dim"),
                       Text(finding.rule, style=SEVERITY_STYLE[finding.severity]),
                       Text(f"{finding.severity.value}/{finding.confidence.value}"), Text(_flat(finding.message)))
     return table

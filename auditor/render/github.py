@@ -7,8 +7,8 @@ Format: https://docs.github.com/actions/using-workflows/workflow-commands-for-gi
 from __future__ import annotations
 
 from auditor.model import AuditResult, Finding, Report, Severity, Verdict
-from auditor.render.common import (UNANALYZABLE_RULE, decoded_note, error_text, rule_spec, rule_title, script_path,
-                                   sorted_findings)
+from auditor.render.common import (UNANALYZABLE_RULE, decoded_note, error_text, finding_path, rule_spec, rule_title,
+                                   script_path, sorted_findings)
 
 COMMAND = {Severity.ILLEGAL: "error", Severity.NEEDS_REVIEW: "warning", Severity.INFO: "notice"}
 
@@ -30,7 +30,7 @@ def _command(kind: str, properties: list[tuple[str, str]], message: str) -> str:
 
 def _finding(result: AuditResult, finding: Finding) -> str:
     note = decoded_note(result.source, finding)
-    properties = [("file", script_path(result))]
+    properties = [("file", finding_path(result, finding))]  # the script, or the sibling module the lines are in
     if note:  # decoded code: point at the shipped file and name the decoded line
         properties.append(("line", "1"))
         message = f"{finding.message} ({note})"

@@ -53,6 +53,7 @@ def _finding(finding: Finding) -> dict:
         "rule": finding.rule,
         "severity": finding.severity.value,
         "confidence": finding.confidence.value,
+        "path": finding.path,
         "line": finding.line,
         "end_line": finding.end_line,
         "message": finding.message,

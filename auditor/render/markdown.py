@@ -12,7 +12,7 @@ import re
 from auditor.model import AuditResult, CheckOutcome, Evidence, Finding, Report, Verdict
 from auditor.render.common import (CLEAN_REASON, COMPLIANCE, MERGE_CONDITION, UNANALYZABLE_CONDITION, check_title,
                                    compliance_reason, counts_text, error_text, format_bpb, lines_text, recommendation,
-                                   rule_spec, rule_title, sorted_findings)
+                                   rule_spec, rule_title, sorted_findings, where_text)
 
 MARKER = "<!-- pgolf-audit:v1 -->"
 LIMIT = 60_000  # characters; GitHub rejects comments over 65,536
@@ -116,6 +116,8 @@ def _found_header(result: AuditResult) -> str:
             if source.inner_size is not None:
                 decoded += f" to {source.inner_size:,} bytes"
             decoded += "; line numbers are in the decoded code"
+            if any(finding.path is not None for finding in result.findings):
+                decoded += " (those of findings in a sibling module are that file's)"
             facts.append(decoded)
         if source.siblings:
             facts.append("plus sibling code " + ", ".join(_code(sibling) for sibling in source.siblings))
@@ -145,10 +147,14 @@ def _evidence_block(evidence: tuple[Evidence, ...]) -> str:
 
 
 def _finding_block(number: int, finding: Finding, wrapped: bool) -> str:
-    where = lines_text(finding.line, finding.end_line)
-    where_text = f"`{where}`" + (" (decoded)" if wrapped else "") if where else "line unknown"
+    if finding.path is not None:  # a sibling module, read as shipped: `ngram_cache.py:L42`
+        where = where_text(finding)
+        located = _code(where) if finding.line is not None else f"{_code(where)}, line unknown"
+    else:
+        where = lines_text(finding.line, finding.end_line)
+        located = f"`{where}`" + (" (decoded)" if wrapped else "") if where else "line unknown"
     head = (f"{number}. **{_code(finding.rule)}** — {_inline(rule_title(finding.rule))} · "
-            f"{finding.severity.value} · {finding.confidence.value} confidence · {where_text}")
+            f"{finding.severity.value} · {finding.confidence.value} confidence · {located}")
     paragraphs = [_inline(finding.message)]
     if finding.knob:
         paragraphs.append(f"Off by default; switched on by {_code(finding.knob)}.")

@@ -2,7 +2,8 @@
 
 One run; `tool.driver.rules` comes from the rule catalogue; each finding becomes a result whose code flow is the
 evidence chain. Code scanning only shows locations in files that exist, so findings in decoded (wrapped) code point
-at line 1 of the shipped file and name the decoded line in their message.
+at line 1 of the shipped file and name the decoded line in their message. Findings in a sibling module of the records
+folder (`Finding.path`) point at that file, beside the script.
 Spec: https://docs.oasis-open.org/sarif/sarif/v2.1.0/sarif-v2.1.0.html
 """
 from __future__ import annotations
@@ -13,8 +14,8 @@ from urllib.parse import quote
 
 from auditor.catalog import RuleSpec, load_catalog
 from auditor.model import AuditResult, Evidence, Finding, Report, Severity, Verdict
-from auditor.render.common import (UNANALYZABLE_RULE, decoded_note, error_text, lines_text, rule_spec, rule_title,
-                                   script_path, sorted_findings, strip_line_numbers)
+from auditor.render.common import (UNANALYZABLE_RULE, decoded_note, error_text, finding_path, lines_text, rule_spec,
+                                   rule_title, script_path, sorted_findings, strip_line_numbers)
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -107,8 +108,8 @@ def _fingerprint(rule: str, path: str, message: str) -> str:
 
 
 def _hop(result: AuditResult, finding: Finding, hop: Evidence) -> dict:
-    path = script_path(result)
-    wrapped = result.source is not None and result.source.wrapper is not None
+    path = finding_path(result, finding)
+    wrapped = finding.path is None and result.source is not None and result.source.wrapper is not None
     text = f"{hop.note}: {hop.text}" if hop.note else hop.text
     if wrapped:
         where = lines_text(hop.line) or "an unknown line"
@@ -121,7 +122,7 @@ def _hop(result: AuditResult, finding: Finding, hop: Evidence) -> dict:
 
 
 def _finding_result(result: AuditResult, finding: Finding, index: dict[str, int]) -> dict:
-    path = script_path(result)
+    path = finding_path(result, finding)
     note = decoded_note(result.source, finding)
     message = f"{finding.message} ({note})" if note else finding.message
     if note:

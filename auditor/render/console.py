@@ -27,7 +27,7 @@ STATUS_STYLE = {"FOUND": "bold red", "HOLD": "bold yellow", "CLEAR": "green", "N
 SYNTAX_THEME = "ansi_dark"  # follows the terminal's own palette
 
 
-SIBLING_LINES = " (those of findings in a sibling module are that file's)"
+SIBLING_LINES = ", except those of findings in a sibling module"
 
 
 def _in_siblings(result: AuditResult) -> bool:

@@ -117,7 +117,7 @@ def _found_header(result: AuditResult) -> str:
                 decoded += f" to {source.inner_size:,} bytes"
             decoded += "; line numbers are in the decoded code"
             if any(finding.path is not None for finding in result.findings):
-                decoded += " (those of findings in a sibling module are that file's)"
+                decoded += ", except those of findings in a sibling module"
             facts.append(decoded)
         if source.siblings:
             facts.append("plus sibling code " + ", ".join(_code(sibling) for sibling in source.siblings))

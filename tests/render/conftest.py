@@ -1,4 +1,5 @@
-"""Hand-built reports shared by the renderer tests: clean, illegal (3-hop chain + knob), wrapped, unanalyzable."""
+"""Hand-built reports shared by the renderer tests: clean, illegal (3-hop chain + knob), wrapped, unanalyzable,
+and sibling (a wrapped script plus a finding located in `ngram_cache.py` beside it)."""
 from __future__ import annotations
 
 import hashlib
@@ -82,6 +83,34 @@ def unanalyzable_result() -> AuditResult:
     )
 
 
+SIBLING = "ngram_cache.py"
+SIBLING_FOLDER = "records/track_10min_16mb/2026-04-09_SplitCache"
+
+
+def sibling_finding() -> Finding:
+    """Located in the sibling module: its lines and evidence are `ngram_cache.py`'s."""
+    return Finding(
+        rule=RULE, severity=Severity.ILLEGAL, confidence=Confidence.HIGH, line=42, end_line=43,
+        message="`key` at L42 hashes `tgt`, the target being scored.",
+        evidence=(Evidence(30, "tgt = tokens[i + 1]", "TARGET: the next token"),
+                  Evidence(42, "key = (ctx * 31 + tgt) % B", "HASH_KEY: target folded into the key")),
+        path=SIBLING,
+    )
+
+
+def sibling_result() -> AuditResult:
+    """A wrapped script with one finding of its own (decoded L7) and one in the sibling module it imports."""
+    return AuditResult(
+        path=SIBLING_FOLDER,
+        verdict=Verdict.ILLEGAL,
+        findings=(sibling_finding(),
+                  Finding(RULE, Severity.NEEDS_REVIEW, Confidence.MEDIUM, 7, "`k` at L7 may hold the target.")),
+        checks=(CheckOutcome(RULE, "", CheckStatus.FOUND, lines=(7,)),),
+        source=SourceInfo(f"{SIBLING_FOLDER}/train_gpt.py", sha("sibling"), 1_024, wrapper="lzma(raw)+b85 exec shim",
+                          inner_size=9_000, siblings=(SIBLING,)),
+    )
+
+
 def make_report(*results: AuditResult) -> Report:
     return Report("pgolf-audit", "0.1.0", COMMAND, tuple(results))
 
@@ -95,4 +124,10 @@ def full_report() -> Report:
 def build() -> SimpleNamespace:
     """The builders above, for tests that assemble their own reports."""
     return SimpleNamespace(clean=clean_result, illegal=illegal_result, wrapped=wrapped_result,
-                           unanalyzable=unanalyzable_result, finding=illegal_finding, report=make_report, sha=sha)
+                           unanalyzable=unanalyzable_result, finding=illegal_finding, report=make_report, sha=sha,
+                           sibling=sibling_result, sibling_finding=sibling_finding)
+
+
+@pytest.fixture
+def sibling_report() -> Report:
+    return make_report(sibling_result())

@@ -67,3 +67,14 @@ def test_markup_in_report_is_not_interpreted(build):
 
 def test_deterministic(full_report):
     assert render(full_report, color=True) == render(full_report, color=True)
+
+
+def test_sibling_finding_names_its_file(sibling_report):
+    out = render(sibling_report)
+    assert "ngram_cache.py:L42-L43" in out  # the panel title
+    assert re.search(r"^\s*ngram_cache\.py:L42\s+target-in-hash", out, flags=re.MULTILINE)  # the summary
+    assert re.search(r"^\s*L7\s+target-in-hash", out, flags=re.MULTILINE)
+    assert out.count("(decoded)") == 1  # only the script's own finding is in decoded code
+    assert re.search(r"L7 \(decoded\)", out) and not re.search(r"L43 \(decoded\)", out)
+    assert max(len(line) for line in out.splitlines()) <= 100
+    assert ANSI.sub("", render(sibling_report, color=True)).count("ngram_cache.py:L42-L43") == 1

@@ -53,3 +53,28 @@ def test_unknown_line_has_no_line_property(build):
     result = AuditResult(path="a/train_gpt.py", verdict=Verdict.CLEAN, findings=(finding,))
     expected = "::notice file=a/train_gpt.py,title=future-rule::Somewhere. [low confidence]\n"
     assert render(build.report(result)) == expected
+
+
+def test_sibling_finding_points_at_the_sibling(sibling_report):
+    warning, error = render(sibling_report).splitlines()
+    folder = "records/track_10min_16mb/2026-04-09_SplitCache"
+    # the script's own finding: wrapped, so line 1 of the shipped script and the decoded line in the message
+    assert warning.startswith(f"::warning file={folder}/train_gpt.py,line=1,title=target-in-hash::")
+    assert "decoded L7" in warning
+    # the sibling's finding: its own file and lines, no wrapper note
+    assert error.startswith(f"::error file={folder}/ngram_cache.py,line=42,endLine=43,title=target-in-hash::")
+    assert "decoded" not in error and "lzma" not in error
+
+
+def test_sibling_path_follows_the_script_path(build):
+    def file_of(script: str | None, given: str = "a/train_gpt.py") -> str:
+        finding = Finding("future-rule", Severity.INFO, Confidence.LOW, 3, "Here.", path="ngram_cache.py")
+        source = SourceInfo(script, build.sha("x"), 1) if script is not None else None
+        result = AuditResult(path=given, verdict=Verdict.CLEAN, findings=(finding,), source=source)
+        return render(build.report(result)).split("file=", 1)[1].split(",", 1)[0]
+
+    assert file_of("./rec\\x/train_gpt.py") == "rec/x/ngram_cache.py"
+    assert file_of("train_gpt.py") == "ngram_cache.py"
+    assert file_of("/abs/rec/train_gpt.py") == "/abs/rec/ngram_cache.py"
+    assert file_of(None, "rec/x/train_gpt.py") == "rec/x/ngram_cache.py"
+    assert file_of(None, "rec/x") == "rec/x/ngram_cache.py"  # no source: the path given is the folder

@@ -50,7 +50,8 @@ def test_round_trips_fields(full_report, build):
     finding = illegal["findings"][1]
     original = build.finding()
     assert finding == {
-        "rule": original.rule, "severity": "illegal", "confidence": "high", "line": 131, "end_line": 132,
+        "rule": original.rule, "severity": "illegal", "confidence": "high", "path": None, "line": 131,
+        "end_line": 132,
         "message": original.message, "knob": "NGRAM_ENABLED",
         "evidence": [{"line": hop.line, "text": hop.text, "note": hop.note} for hop in original.evidence],
     }
@@ -86,3 +87,19 @@ def test_status_enum_matches_model(schema):
 
 def test_deterministic(full_report):
     assert render(full_report) == render(full_report)
+
+
+def test_sibling_finding_carries_its_path(sibling_report, schema):
+    data = json.loads(render(sibling_report))
+    jsonschema.Draft202012Validator(schema).validate(data)
+    findings = data["results"][0]["findings"]
+    # the script's own finding sorts first, then the sibling's
+    assert [(f["path"], f["line"]) for f in findings] == [(None, 7), ("ngram_cache.py", 42)]
+    assert findings[1]["end_line"] == 43 and [hop["line"] for hop in findings[1]["evidence"]] == [30, 42]
+    assert list(findings[1]) == ["rule", "severity", "confidence", "path", "line", "end_line", "message", "knob",
+                                 "evidence"]
+    broken = document(sibling_report)
+    broken["results"][0]["findings"][1]["path"] = ""
+    assert not jsonschema.Draft202012Validator(schema).is_valid(broken)
+    del broken["results"][0]["findings"][1]["path"]
+    assert not jsonschema.Draft202012Validator(schema).is_valid(broken)

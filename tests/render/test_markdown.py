@@ -120,3 +120,17 @@ def test_parses_as_intended(full_report):
     assert fences and all(t.info == "python" for t in fences)
     assert all(t.level > 0 for t in fences)  # nested in their numbered finding, not floating after it
     assert "tgt = val_tokens[i]  # L120: TARGET: the token being scored" in fences[0].content
+
+
+def test_sibling_finding_names_its_file(sibling_report):
+    out = render(sibling_report)
+    assert "1. **`target-in-hash`** — " in out and "needs-review · medium confidence · `L7` (decoded)" in out
+    assert "2. **`target-in-hash`** — " in out and "illegal · high confidence · `ngram_cache.py:L42-L43`\n" in out
+    assert "plus sibling code `ngram_cache.py`" in out
+    assert "tgt = tokens[i + 1]  # L30: TARGET: the next token" in out
+
+
+def test_sibling_finding_without_line(build):
+    finding = Finding("future-rule", Severity.INFO, Confidence.LOW, None, "Somewhere.", path="ngram_cache.py")
+    out = render(build.report(AuditResult(path="a/train_gpt.py", verdict=Verdict.CLEAN, findings=(finding,))))
+    assert "low confidence · `ngram_cache.py`, line unknown\n" in out

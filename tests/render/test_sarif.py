@@ -188,3 +188,41 @@ def test_unknown_rule_gets_a_descriptor(build):
 
 def test_deterministic(full_report):
     assert render(full_report) == render(full_report)
+
+
+def test_sibling_finding_points_at_the_sibling(sibling_report):
+    log = sarif_log(sibling_report)
+    jsonschema.Draft202012Validator(STRUCTURE, format_checker=jsonschema.FormatChecker()).validate(log)
+    folder = "records/track_10min_16mb/2026-04-09_SplitCache"
+    script, sibling = log["runs"][0]["results"]
+    # the script's own finding keeps the wrapper rule
+    assert script["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == f"{folder}/train_gpt.py"
+    assert script["locations"][0]["physicalLocation"]["region"]["startLine"] == 1
+    assert "decoded L7" in script["message"]["text"]
+    # the sibling's finding: its own file, its own lines, no wrapper note
+    location = sibling["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"] == {"uri": f"{folder}/ngram_cache.py", "uriBaseId": "%SRCROOT%"}
+    assert location["region"] == {"startLine": 42, "endLine": 43}
+    assert sibling["message"]["text"] == "`key` at L42 hashes `tgt`, the target being scored."
+    flow = sibling["codeFlows"][0]["threadFlows"][0]["locations"]
+    assert [step["location"]["physicalLocation"]["artifactLocation"]["uri"] for step in flow] == \
+        [f"{folder}/ngram_cache.py"] * 2
+    assert [step["location"]["physicalLocation"]["region"]["startLine"] for step in flow] == [30, 42]
+    assert flow[0]["location"]["message"]["text"] == "TARGET: the next token: tgt = tokens[i + 1]"
+
+
+def test_sibling_fingerprint_and_absolute_path(build):
+    from dataclasses import replace
+
+    from auditor.model import SourceInfo
+
+    def first(finding: Finding, script: str = "rec/x/train_gpt.py") -> dict:
+        result = AuditResult(path="rec/x", verdict=Verdict.ILLEGAL, findings=(finding,),
+                             source=SourceInfo(script, build.sha("x"), 1))
+        return sarif_log(build.report(result))["runs"][0]["results"][0]
+
+    finding = build.sibling_finding()
+    in_script = replace(finding, path=None)
+    assert first(finding)["partialFingerprints"] != first(in_script)["partialFingerprints"]
+    assert first(finding, "/abs/rec x/train_gpt.py")["locations"][0]["physicalLocation"]["artifactLocation"] == \
+        {"uri": "file:///abs/rec%20x/ngram_cache.py"}

@@ -161,9 +161,7 @@ KNOWN_MISSES = {
     "hashed-ngram-cache/illegal_byte_ppm_mix.py": "byte-level PPM mixing has no hashed count table",
     "oracle-select/illegal_best_context_helper.py": "np.minimum imported under an alias",
     "scored-region-slot/illegal_param_module_helper.py": "nn.Parameter adapter class fitted by a helper",
-    "scored-region-slot/review_context_only_slot.py": "L-BFGS closure on the context mask",
     "target-in-hash/legal_context_key_full_vocab.py": "normalisation over the vocabulary is not proven",
-    "train-data-at-eval/illegal_unserialized_ngram_tables.py": "in-memory train tables passed to eval",
     "val-in-artifact/illegal_lzma_val_prefix.py": "val bytes written through a helper are not traced",
     "val-in-artifact/illegal_train_on_val_batches.py": "a list of train and val patterns feeds one stream",
 }

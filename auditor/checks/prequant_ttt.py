@@ -41,7 +41,8 @@ def is_warmup(facts: Facts, op: Op) -> bool:
 def is_ttt(facts: Facts, qual: str, update: Op) -> bool:
     """Test-time training: named so, or inside a loop or branch named so (inline TTT in main)."""
     names = [qual] + [c for c in facts.callees.get(update.seq, ())]
-    if any(V.TTT_NAME.search(n) or V.EVAL_NAME.search(n.split(".")[-1]) for n in names):
+    parts = [part for n in names for part in n.split(".")]  # a closure inside eval_x belongs to eval_x
+    if any(V.TTT_NAME.search(p) or V.EVAL_NAME.search(p) for p in parts):
         return True
     loops = " ".join(facts.ir.loops[i].iter_text for i in update.loops)
     guards = " ".join(name for cond, _ in update.guards for name in knob_names(cond, facts.ir.knobs))

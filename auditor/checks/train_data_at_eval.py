@@ -27,7 +27,7 @@ def check(facts: Facts) -> CheckResult:
             continue
         if op.seq not in facts.callees and not V.CALIBRATION_CALL.search(callee) and not V.TRAIN_LOADER_CALL.match(callee):
             continue  # a tensor op on a reused name, not a step that reads data
-        if V.TRAIN not in facts.roles_of(op.val) and "update_train" not in facts.kinds(op):
+        if V.TRAIN not in facts.roles_of(op.val) and not facts.kinds(op) & {"update_train", "train_data"}:
             continue
         result.present = True
         if reserve:

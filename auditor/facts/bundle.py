@@ -50,6 +50,7 @@ class Facts:
     ops_by_func: dict[str, list[Op]] = field(default_factory=lambda: defaultdict(list))
     flows_into: dict[str, list[tuple[Val, int]]] = field(default_factory=lambda: defaultdict(list))
     run: RunEvidence = field(default_factory=RunEvidence)
+    intrinsic: Roles | None = None  # roles of each function on its own (parameters unbound)
     witnessed: set = field(default_factory=set)  # (guard, polarity) that the run's logs show were taken
 
     # --------------------------------------------------------------- queries
@@ -192,7 +193,8 @@ def _own_kinds(op: Op, roles: frozenset[str]) -> frozenset[str]:
             out.add("target_hash_read")
     elif kind == "table_write":
         out.add("table_write")
-    if kind in ("call", "table_read", "serialize") and V.TRAIN in roles:
+    logging = kind == "call" and op.sym.split(".")[-1] in _LOG_CALLS
+    if kind in ("call", "table_read", "serialize") and V.TRAIN in roles and not logging:
         out.add("train_data")
     if kind in ("call", "table_read") and V.VAL in roles:
         out.add("val_data")
@@ -252,9 +254,10 @@ def _summaries(facts: Facts) -> None:
             continue
         if op.kind == "call":
             calls[op.func].update(facts.callees.get(op.seq, ()))
-        own[op.func] |= _own_kinds(op, facts.roles_of(op.val))
-        if op.kind == "call":
-            own[op.func] |= _own_kinds(op, facts.roles_of(op.val))
+        kinds = _own_kinds(op, facts.roles_of(op.val))
+        if "train_data" in kinds and facts.intrinsic and V.TRAIN not in facts.intrinsic.value(op.val):
+            kinds -= {"train_data"}  # only through a parameter some caller fills with training data
+        own[op.func] |= kinds
     result = {q: set(k) for q, k in own.items()}
     changed = True
     while changed:
@@ -271,8 +274,8 @@ def _summaries(facts: Facts) -> None:
 def build_facts(module: cst.Module, lines: list[str], env: dict[str, str] | None = None,
                 run: RunEvidence | None = None) -> Facts:
     ir = walk(module, lines)
-    callees = link_calls(ir, Resolver(ir))
-    facts = Facts(ir, Roles(ir), callees, dict(env or {}), run=run or RunEvidence())
+    callees, intrinsic = link_calls(ir, Resolver(ir))
+    facts = Facts(ir, Roles(ir), callees, dict(env or {}), run=run or RunEvidence(), intrinsic=intrinsic)
     with_backward = {op.func for op in ir.ops if op.kind == "backward"}
     for op in ir.ops:
         if op.kind == "accumulate" and V.LOSS_LIKE.search(str(op.extra)) and (

@@ -57,8 +57,9 @@ def _bind(func: Function, info: CallInfo, method: bool, line: int) -> list[tuple
     return flows
 
 
-def link_calls(ir: ModuleIR, resolver: Resolver) -> dict[int, list[str]]:
-    """Add argument->parameter and return->call-site flows; returns op.seq -> callee qualnames.
+def link_calls(ir: ModuleIR, resolver: Resolver) -> tuple[dict[int, list[str]], Roles]:
+    """Add argument->parameter and return->call-site flows; returns op.seq -> callee qualnames, and the intrinsic
+    roles (each function on its own, parameters unbound).
 
     Parameters merge every call site (context-insensitive), but a call's result is rebuilt per site from the
     callee's intrinsic return roles (what it returns whoever calls it) plus this site's own arguments when the
@@ -82,10 +83,11 @@ def link_calls(ir: ModuleIR, resolver: Resolver) -> dict[int, list[str]]:
         if targets:
             resolved.append((op, info, targets))
     functions = [(op, info, targets) for op, info, targets in resolved if not resolver.is_class(info.key)]
-    intrinsic = Roles(ir, params_marked=True, extra=[
+    intrinsic_roles = Roles(ir, params_marked=True, extra=[
         flow for op, info, targets in functions for func in targets
         for flow in ((info.site, Val(frozenset({(f"r:{func.qual}", NOPARAM)})), op.line),
-                     (info.site, _arguments(info), op.line))]).of
+                     (info.site, _arguments(info), op.line))])
+    intrinsic = intrinsic_roles.of
     for op, info, targets in resolved:
         for func in targets:
             ir.flows.extend(_bind(func, info, info.key[0] in "ms", op.line))
@@ -97,7 +99,7 @@ def link_calls(ir: ModuleIR, resolver: Resolver) -> dict[int, list[str]]:
                              op.line))
             if PARAM in returned:
                 ir.flows.append((info.site, _arguments(info), op.line))
-    return callees
+    return callees, intrinsic_roles
 
 
 def _arguments(info: CallInfo) -> Val:

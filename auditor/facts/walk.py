@@ -833,6 +833,9 @@ def _store_name(node: cst.BaseExpression) -> str:
 
 
 def _module_like(dotted: str) -> bool:
+    """`torch.flatten(...)` names a module function; `np.fromfile(f).astype(...)` is a method of a value."""
+    if "()" in dotted:
+        return False
     head = dotted.split(".")[0]
     return head in ("torch", "np", "numpy", "F", "math", "os", "nn", "dist")
 

@@ -158,7 +158,6 @@ def test_fixture_header_and_syntax(path):
 KNOWN_MISSES = {
     "causality/illegal_bidirectional_eval_attn.py": "causal=False reaches SDPA through a keyword parameter",
     "causality/illegal_cat_shift_smear.py": "torch.cat shift inside a helper is not recognised as a smear",
-    "hashed-ngram-cache/illegal_byte_ppm_mix.py": "byte-level PPM mixing has no hashed count table",
     "oracle-select/illegal_best_context_helper.py": "np.minimum imported under an alias",
     "scored-region-slot/illegal_param_module_helper.py": "nn.Parameter adapter class fitted by a helper",
     "target-in-hash/legal_context_key_full_vocab.py": "normalisation over the vocabulary is not proven",

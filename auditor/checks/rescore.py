@@ -37,7 +37,7 @@ def _two_pass(facts: Facts, func_ops: list[Op]):
             slot["score"].append(op)
         if op.kind in ("table_write", "backward") or kinds & {"update_val", "table_write"}:
             slot["state"].append(op)
-        if op.kind in ("table_write", "backward"):
+        if op.kind == "backward" or (op.kind == "table_write" and not _scratch(facts, op, loop)):
             slot["own_state"].append(op)  # a rescoring pass may call the same scorer (with updates switched off)
     ordered = [(loop, slot) for loop, slot in sorted(passes.items()) if slot["score"]]
     for index, (first, slot) in enumerate(ordered):
@@ -55,6 +55,15 @@ def _two_pass(facts: Facts, func_ops: list[Op]):
             return finding(facts, RULE, rescoring, message, evidence, Confidence.MEDIUM,
                            extra_ops=(slot["state"][0],))
     return None
+
+
+def _scratch(facts, op: Op, loop: int) -> bool:
+    """A local array rebound inside this pass before the write (per-batch probabilities), not carried state."""
+    if op.sym.startswith(("a:", "@", "g::")):
+        return False
+    span = facts.ir.loops[loop]
+    writes = {o.line for o in facts.ops_by_func.get(op.func, ()) if o.kind in ("table_write", "state_write") and o.sym == op.sym}
+    return any(span.line <= line < op.line and line not in writes for _val, line in facts.flows_into.get(op.sym, ()))
 
 
 def _rescore_after_adapt(facts: Facts, func_ops: list[Op]):

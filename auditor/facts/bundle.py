@@ -307,12 +307,25 @@ def _template(facts: Facts, op: Op) -> tuple[str, ...] | None:
     if not match:
         return None
     chunks = tuple(c.strip() for c in re.split(r"\{[^{}]*\}", match.group(1) or match.group(2) or "") if c.strip())
-    return chunks if chunks and len(chunks[0]) >= 4 else None
+    if not chunks or len(chunks[0]) < 4 or sum(len(c) for c in chunks) < 12:
+        return None  # too short to be a witness: "x:" or "  lr:" also appear in every hyper-parameter dump
+    if len(chunks) == 1 and re.fullmatch(r"[\w.]+\s*[:=]?", chunks[0]):
+        return None
+    return chunks
 
 
 def _printed(template: tuple[str, ...], lines: list[str]) -> bool:
     pattern = re.compile(".*?".join(re.escape(c) for c in template))
     return any(pattern.search(line) for line in lines)
+
+
+_PROCESS_KNOB = re.compile(r"rank|world|master|main_process|distributed|is_main|local", re.I)
+
+
+def _switch(cond: tuple, facts: Facts) -> bool:
+    """A guard on a feature switch read from the environment (not on which process or rank this is)."""
+    names = knob_names(cond, facts.ir.knobs)
+    return bool(names) and not any(_PROCESS_KNOB.search(n) for n in names)
 
 
 def _witness(facts: Facts, lines: list[str]) -> bool:
@@ -324,7 +337,7 @@ def _witness(facts: Facts, lines: list[str]) -> bool:
         if template in live or facts.status(op).live or not _printed(template, lines):
             continue
         for cond, polarity in op.guards:
-            if truth(cond, facts.ir.knobs, facts.env) not in (None, polarity):
+            if truth(cond, facts.ir.knobs, facts.env) not in (None, polarity) and _switch(cond, facts):
                 facts.witnessed.add((cond, polarity))
         if op.func not in facts.reachable:
             funcs.add(op.func)
@@ -335,7 +348,7 @@ def _witness(facts: Facts, lines: list[str]) -> bool:
         for call in facts.ir.ops:
             if call.kind == "call" and qual in facts.callees.get(call.seq, ()):
                 for cond, polarity in call.guards:
-                    if truth(cond, facts.ir.knobs, facts.env) not in (None, polarity):
+                    if truth(cond, facts.ir.knobs, facts.env) not in (None, polarity) and _switch(cond, facts):
                         facts.witnessed.add((cond, polarity))
                 if call.func not in facts.reachable and call.func not in done:
                     funcs.add(call.func)

@@ -131,7 +131,10 @@ def evaluate(cond: Cond, knobs: dict[str, Knob], env: dict[str, str], depth: int
         return evaluate(cond[2], knobs, env, depth + 1)
     if kind == "n":
         if f"knob:{cond[1]}" in env:  # the value the submitted run logged in its hyper-parameter dump
-            return env[f"knob:{cond[1]}"]
+            logged = env[f"knob:{cond[1]}"]
+            knob = knobs.get(cond[1])
+            default = _MISSING if knob is None else evaluate(knob.expr, knobs, {}, depth + 1)
+            return _coerce(logged, default)
         knob = knobs.get(cond[1])
         return _MISSING if knob is None else evaluate(knob.expr, knobs, env, depth + 1)
     if kind == "not":
@@ -163,6 +166,21 @@ def evaluate(cond: Cond, knobs: dict[str, Knob], env: dict[str, str], depth: int
     except Exception:  # noqa: BLE001 - a knob we cannot evaluate is simply unknown
         return _MISSING
     return _MISSING
+
+
+def _coerce(logged, default):
+    if not isinstance(logged, str) or default is _MISSING or isinstance(default, str) or default is None:
+        return logged
+    try:
+        if isinstance(default, bool):
+            return logged not in ("", "0", "false", "False", "no")
+        if isinstance(default, int):
+            return int(logged)
+        if isinstance(default, float):
+            return float(logged)
+    except ValueError:
+        return logged
+    return logged
 
 
 def truth(cond: Cond, knobs: dict[str, Knob], env: dict[str, str]) -> bool | None:

@@ -136,8 +136,13 @@ class Roles:
             return roles
         if how == PROV:
             return roles & V.CARRIED  # statistics of val tokens are val-derived, not val tokens
+        if how == "tgtonly":
+            return roles & {V.TARGET, V.TGT_DER}
         if how == INDEX:
-            return roles & V.PROVENANCE
+            out = roles & (V.PROVENANCE | {PARAM})
+            if roles & {V.TARGET, V.TGT_DER}:
+                out |= {V.TGT_DER}
+            return out
         if how == AT_TARGET:
             return frozenset({V.AT_TARGET}) if V.TARGET in roles else frozenset()
         if how == NOPARAM:

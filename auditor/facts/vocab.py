@@ -11,6 +11,8 @@ import re
 VAL, TRAIN, TARGET, INPUT, HASH, SCORE = "VAL", "TRAIN", "TARGET", "INPUT", "HASH_KEY", "SCORE"
 VOCAB_ROWS = "VOCAB_ROWS"  # a table with one row over the whole vocabulary per context
 VOCAB_DIM = re.compile(r"^(V|vocab|vocab_size|n_vocab|num_tokens|VOCAB|VOCAB_SIZE)$|vocab_size$")
+TGT_DER = "TARGET_DERIVED"
+TABLE_ID = "TABLE#"
 TABLE = "TABLE"  # an array/dict created empty and filled at run time (a count table, a cache)
 VALTOK = "VAL_TOKENS"  # the val token values themselves (not statistics computed from them)
 PROVENANCE = frozenset({VAL, TRAIN})
@@ -50,7 +52,7 @@ VALUE_FUNCS = frozenset({
     "cat", "stack", "concatenate", "hstack", "vstack", "asarray", "array", "as_tensor", "tensor", "from_numpy",
     "ascontiguousarray", "tuple", "list", "int", "bitwise_xor", "bitwise_and", "remainder", "fmod", "roll",
     "where", "pad", "frombuffer", "fromfile", "memmap", "uint64", "int64", "uint32", "int32", "sliding_window_view",
-    "hash", "sorted", "reversed", "zip", "enumerate",
+    "hash", "sorted", "reversed", "zip", "enumerate", "bytes", "bytearray",
 })
 # Calls whose result never carries the target's identity (a loss or a byte count is not a token).
 SANITIZERS = frozenset({

@@ -576,7 +576,10 @@ class Walker(cst.CSTVisitor):
     leave_Set = leave_Tuple  # type: ignore[assignment]
 
     def leave_Dict(self, node: cst.Dict) -> None:
-        self.vals[id(node)] = EMPTY.union(*(self.val(e.value) for e in node.elements if isinstance(e, cst.DictElement)))
+        value = EMPTY.union(*(self.val(e.value) for e in node.elements if isinstance(e, cst.DictElement)))
+        if not node.elements:
+            value = Val(value.deps, value.tags | {V.TABLE_ID + f"dict@{self.stmt[-1][0]}:{next(self.tmp)}"})
+        self.vals[id(node)] = value
 
     def leave_ListComp(self, node: cst.ListComp) -> None:
         self.vals[id(node)] = self.val(node.elt).union(self._comp_iters(node.for_in))
@@ -661,6 +664,11 @@ class Walker(cst.CSTVisitor):
             index_arg = func_args[-1].value if isinstance(func, cst.Attribute) or len(func_args) > 2 else None
         args_index = self.val(index_arg) if index_arg is not None else None
         method = isinstance(func, cst.Attribute)
+        if method and last == "join":
+            return receiver.union(every)
+        if method and last in ("get", "setdefault") and func_args and not _module_like(dotted) \
+                and "environ" not in dotted and isinstance(func.value, (cst.Name, cst.Attribute, cst.Subscript)):
+            return receiver.union(self.val(func_args[0].value).as_index())
         if method and last in V.PROPAGATORS and not _module_like(dotted):
             value = receiver.union(every.as_prov())
             if last in ("bitwise_xor", "xor", "add", "mul", "sub", "remainder", "fmod", "bitwise_and"):
@@ -686,7 +694,8 @@ class Walker(cst.CSTVisitor):
             shape = func_args[0].value if func_args else None
             rows = isinstance(shape, cst.Tuple) and shape.elements and V.VOCAB_DIM.search(
                 _dotted(shape.elements[-1].value))
-            return Val(frozenset({(site, ID)}), frozenset({V.TABLE, V.VOCAB_ROWS} if rows else {V.TABLE}))
+            ident = V.TABLE_ID + site
+            return Val(frozenset({(site, ID)}), frozenset({V.TABLE, V.VOCAB_ROWS, ident} if rows else {V.TABLE, ident}))
         tags = V.VAL_SOURCE if V.VAL_LOADER_CALL.search(last) else frozenset()
         if last in V.FILE_READS:  # bytes read from a file at run time (a shipped blob, a shard, a checkpoint)
             tags = tags | {V.FILE_DATA}
@@ -717,10 +726,19 @@ class Walker(cst.CSTVisitor):
             key = args[1] if dotted.endswith("add.at") and len(args) > 1 else (args[1] if len(args) > 1 else every)
             if sym:
                 self.op("table_write", sym, key)
+        elif last in ("get", "setdefault") and args and isinstance(func, cst.Attribute) and not _module_like(dotted) \
+                and "environ" not in dotted and isinstance(func.value, (cst.Name, cst.Attribute, cst.Subscript)):
+            sym = self.target_sym(func.value)
+            if sym:
+                self.op("table_get", sym, args[0])
         elif last == "take" and len(args) >= 2 and "np" in dotted:
             sym = self.target_sym(node.args[0].value)
             if sym:
                 self.op("table_read", sym, args[1])
+        if last in ("append", "extend") and isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+            sym = self.target_sym(func.value)
+            if sym:
+                self.flow(sym, every.transformed("tgtonly"))
         if V.SERIALIZE_CALL.match(last) and (last != "write" or recv_name):
             self.op("serialize", dotted, every.union(receiver))
         if last == "pad" and node.args and isinstance(node.args[0].value, cst.Subscript):

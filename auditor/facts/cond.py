@@ -12,6 +12,8 @@ from typing import Any
 
 import libcst as cst
 
+from auditor.syntax import dotted as _dotted
+
 Cond = tuple
 UNKNOWN: Cond = ("?",)
 _MISSING = object()
@@ -25,14 +27,6 @@ _CMP = {
 _BIN = {"Add": lambda a, b: a + b, "Subtract": lambda a, b: a - b, "Multiply": lambda a, b: a * b,
         "FloorDivide": lambda a, b: a // b, "Divide": lambda a, b: a / b}
 _CONVERT = {"int": int, "float": float, "bool": bool, "str": str}
-
-
-def _dotted(node: cst.BaseExpression) -> str:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        return f"{_dotted(node.value)}.{node.attr.value}"
-    return ""
 
 
 def _env_read(call: cst.Call) -> Cond | None:

@@ -9,11 +9,13 @@ Raises `InputError` (exit 2) for a missing path, a folder without a script or a 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
 import re
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,26 +153,29 @@ def _read_text(path: Path) -> str:
         return ""
 
 
-def _log_head(path: Path) -> list[str]:
-    """The first _LOG_LINES lines of a log, skipping the copy of the source code that many scripts log first.
+def _log_lines(path: Path, max_lines: int) -> Iterator[str]:
+    """The lines a log printed, skipping the copy of the source code that many scripts log first.
 
     The baseline logs its own code, then a line of '='; `x=y` keyword arguments in that code are not settings.
     """
-    lines: list[str] = []
     in_code = False
     with path.open("rb") as handle:
-        for _ in range(_LOG_MAX_LINES):
+        for _ in range(max_lines):
             raw = handle.readline(_LOG_LINE_CHARS)
-            if not raw or len(lines) == _LOG_LINES:
-                break
+            if not raw:
+                return
             line = raw.decode("utf-8", "replace")
             if in_code:
                 in_code = not _SEPARATOR.match(line)
             elif _CODE_START.match(line):
                 in_code = True
             else:
-                lines.append(line)
-    return lines
+                yield line
+
+
+def _log_head(path: Path) -> list[str]:
+    """The first _LOG_LINES printed lines of a log."""
+    return list(itertools.islice(_log_lines(path, _LOG_MAX_LINES), _LOG_LINES))
 
 
 # ---------------------------------------------------------------------------------------------- script
@@ -500,25 +505,13 @@ def read_logged_hparams(folder: Path) -> dict[str, str]:
 
 
 def read_log_lines(folder: Path) -> tuple[str, ...]:
-    """Every non-code line of the train logs (each file capped), to match messages printed by guarded code."""
+    """Every printed line of the train logs (each file capped), to match messages printed by guarded code."""
     out: list[str] = []
     for path in sorted(folder.rglob("*")):
         if path.suffix not in (".log", ".txt") or not _safe_file(path, folder):
             continue
         try:
-            with path.open("rb") as handle:
-                in_code = False
-                for _ in range(50_000):
-                    raw = handle.readline(_LOG_LINE_CHARS)
-                    if not raw:
-                        break
-                    line = raw.decode("utf-8", "replace")
-                    if in_code:
-                        in_code = not _SEPARATOR.match(line)
-                    elif _CODE_START.match(line):
-                        in_code = True
-                    else:
-                        out.append(line.rstrip("\n"))
+            out.extend(line.rstrip("\n") for line in _log_lines(path, 50_000))
         except OSError:
             continue
     return tuple(out)

@@ -29,6 +29,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 import libcst as cst
+
+from auditor.syntax import dotted as _dotted
 import libcst.matchers as m
 
 from auditor.load.errors import Unanalyzable
@@ -112,14 +114,6 @@ class _Scope:
             return ""
         base = self.modules.get(head) or self.names.get(head) or f"builtins.{head}"
         return base + ("." + rest if rest else "")
-
-
-def _dotted(node: cst.BaseExpression) -> str:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        return f"{_dotted(node.value)}.{node.attr.value}"
-    return ""
 
 
 def _is_literal_string(node: cst.BaseExpression) -> bool:

@@ -212,8 +212,6 @@ class Walker(cst.CSTVisitor):
         at_top = self.frame.func.qual == MODULE
         if expr[0] == "c" and not at_top:
             return
-        if expr == UNKNOWN and not reads_env(expr):
-            expr = UNKNOWN
         if not at_top and not reads_env(expr):
             expr = UNKNOWN  # a later in-function reassignment makes the knob undecidable
         self.knob_defs.setdefault(name, []).append((expr, line))
@@ -249,9 +247,7 @@ class Walker(cst.CSTVisitor):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._push_stmt(node, header_only=True)
         parent = self.frame.func
-        in_class = bool(self.classes) and parent.qual == MODULE or (
-            self.classes and parent.cls is None and parent.qual == MODULE)
-        cls = self.classes[-1] if self.classes and parent.qual in (MODULE,) else None
+        cls = self.classes[-1] if self.classes and parent.qual == MODULE else None  # class bodies push no frame
         name = node.name.value
         qual = f"{cls}.{name}" if cls else (name if parent.qual == MODULE else f"{parent.qual}.{name}")
         params = tuple(p.name.value for p in (*node.params.posonly_params, *node.params.params,
@@ -262,7 +258,7 @@ class Walker(cst.CSTVisitor):
                 grad = "no_grad"
         start, end = self.spans.get(id(node), self.stmt[-1])
         func = Function(qual, name, cls, params, start, end, None if parent.qual == MODULE else parent.qual,
-                        grad or parent.grad if not in_class else grad)
+                        grad or ("" if cls else parent.grad))
         func.locals.update(params)
         self.ir.functions[qual] = func
         self.frames.append(_Frame(func, grad or (self.frame.grad[-1] if parent.qual != MODULE else "")))
@@ -432,7 +428,7 @@ class Walker(cst.CSTVisitor):
             self.flow(self.sym(target.value), value)
             if V.NORMALIZER_NAME.search(target.value):
                 self.op("normalizer", self.sym(target.value), value, target.value)
-            if value_node is not None and (self.frame.func.qual == MODULE or not self.classes or True):
+            if value_node is not None:
                 self._maybe_knob(target.value, value_node)
         elif isinstance(target, cst.Attribute):
             sym = self.attr_sym(target)

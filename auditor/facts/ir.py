@@ -13,6 +13,7 @@ from auditor.facts.vocab import CARRIED
 # How a dependency passes roles on: all of them, provenance only (VAL/TRAIN through opaque calls),
 # the shifted-by-one slice of a token stream (target), the truncated slice (input), or a positional index.
 ID, PROV, INDEX, SHIFT_TARGET, SHIFT_INPUT = "id", "prov", "idx", "tgt", "inp"
+READ = "read"  # the contents of a file whose path carries the role: reading a val shard yields val tokens
 AT_TARGET = "at"  # an index that selects the realised token: the value is "at the target" when it is TARGET
 
 Dep = tuple[str, str]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from auditor.facts import vocab as V
-from auditor.facts.ir import AT_TARGET, ID, INDEX, PROV, SHIFT_INPUT, SHIFT_TARGET, CallInfo, Function, ModuleIR, Op, Val
+from auditor.facts.ir import AT_TARGET, ID, INDEX, PROV, READ, SHIFT_INPUT, SHIFT_TARGET, CallInfo, Function, ModuleIR, Op, Val
 
 _METHOD_SKIP = frozenset({"forward", "__call__", "__init__"}) | V.PROPAGATORS
 MAX_METHOD_TARGETS = 3
@@ -99,6 +99,11 @@ def link_calls(ir: ModuleIR, resolver: Resolver) -> tuple[dict[int, list[str]], 
                              op.line))
             if PARAM in returned:
                 ir.flows.append((info.site, _arguments(info), op.line))
+            if PARAM_READ in returned:  # read_shard(path): the caller's path decides what the contents are
+                arguments = _arguments(info)
+                ir.flows.append((info.site, Val(frozenset((sym, READ) for sym, _ in arguments.deps),
+                                                arguments.tags | ({V.VALTOK} if V.VAL in arguments.tags else set())),
+                                 op.line))
     return callees, intrinsic_roles
 
 
@@ -115,6 +120,7 @@ def _pos_groups(ir: ModuleIR) -> dict[tuple[str, str, str], set[int]]:
 
 PARAM = "PARAM"  # marker: the value is (a slice or view of) a parameter of its function
 _SHAPE_ROLES = frozenset({V.TARGET, V.INPUT, V.HASH, V.AT_TARGET})  # what a callee makes of its argument
+PARAM_READ = "PARAM_READ"  # marker: the value is the contents of a file named by a parameter
 NOPARAM = "noparam"  # a callee's return seen from its caller: its own PARAM marker means nothing there
 
 
@@ -143,12 +149,15 @@ class Roles:
             if roles & {V.TARGET, V.TGT_DER}:
                 out |= {V.TGT_DER}
             return out
+        if how == READ:
+            read = (roles & V.PROVENANCE) | ({V.VALTOK} if V.VAL in roles else frozenset())
+            return read | ({PARAM_READ} if PARAM in roles else frozenset())
         if how == AT_TARGET:
             return frozenset({V.AT_TARGET}) if V.TARGET in roles else frozenset()
         if how == NOPARAM:
-            return roles - {PARAM}
+            return roles - {PARAM, PARAM_READ}
         if how.startswith("ret:"):
-            return roles & frozenset(how[4:].split(",")) - {PARAM}
+            return roles & frozenset(how[4:].split(",")) - {PARAM, PARAM_READ}
         if how.startswith("pos:"):
             func, base, var, offset, *default = how[4:].split("|")
             offsets = self.groups.get((func, base, var), set())

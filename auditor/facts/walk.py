@@ -14,7 +14,7 @@ import libcst as cst
 
 from auditor.facts import vocab as V
 from auditor.facts.cond import UNKNOWN, Cond, Knob, convert, reads_env
-from auditor.facts.ir import (AT_TARGET, EMPTY, ID, SHIFT_INPUT, SHIFT_TARGET, CallInfo, Function, Loop, ModuleIR, Op,
+from auditor.facts.ir import (AT_TARGET, EMPTY, ID, READ, SHIFT_INPUT, SHIFT_TARGET, CallInfo, Function, Loop, ModuleIR, Op,
                               PosAccess, Val)
 from auditor.facts.positions import statement_spans
 
@@ -649,7 +649,8 @@ class Walker(cst.CSTVisitor):
         site = f"call:{self._call_key(func, last)}@{next(self.tmp)}"
         value = self._call_value(func, last, dotted, receiver, every, site, node.args)
         if last in V.FILE_READS:  # bytes read at run time: np.fromfile, Path.read_bytes, f.read, np.load
-            value = Val(value.deps, value.tags | {V.FILE_DATA})
+            source = every.union(receiver)  # the file's contents are what its path names: a val shard holds val tokens
+            value = Val(value.deps | {(sym, READ) for sym, _ in source.deps}, value.tags | {V.FILE_DATA})
         self.vals[id(node)] = value
         self._call_events(node, func, dotted, last, receiver, args, kwargs, every, site)
 

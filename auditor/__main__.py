@@ -1,4 +1,5 @@
 """`python -m auditor` is `pgolf-audit`."""
+
 import sys
 
 from auditor.cli import main

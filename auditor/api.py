@@ -1,8 +1,9 @@
 """The library API: audit a path or a source string and get an AuditResult (no printing, no exiting).
 
-    from auditor.api import audit_path
-    result = audit_path("records/track_10min_16mb/2026-03-23_X/")
+from auditor.api import audit_path
+result = audit_path("records/track_10min_16mb/2026-03-23_X/")
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,8 +17,17 @@ from auditor.checks.base import CheckResult
 from auditor.facts.bundle import Facts, RunEvidence, build_facts
 from auditor.load.errors import Unanalyzable
 from auditor.load.source import LoadedSource, load
-from auditor.model import (AuditResult, CheckOutcome, CheckStatus, Claims, Confidence, Finding, Severity, SourceInfo,
-                           Verdict)
+from auditor.model import (
+    AuditResult,
+    CheckOutcome,
+    CheckStatus,
+    Claims,
+    Confidence,
+    Finding,
+    Severity,
+    SourceInfo,
+    Verdict,
+)
 from auditor.techniques import detect
 
 DEFAULT_MAX_BYTES = 1_000_000
@@ -36,8 +46,9 @@ def parse(code: str) -> cst.Module:
     try:
         return cst.parse_module(code)
     except cst.ParserSyntaxError as exc:
-        raise Unanalyzable(f"syntax error at line {exc.raw_line}, column {exc.raw_column}: "
-                           f"{exc.message.splitlines()[0]}") from None
+        raise Unanalyzable(
+            f"syntax error at line {exc.raw_line}, column {exc.raw_column}: {exc.message.splitlines()[0]}"
+        ) from None
     except RecursionError:
         raise Unanalyzable("the code is nested too deeply to parse") from None
 
@@ -90,8 +101,9 @@ def verdict_of(findings: tuple[Finding, ...]) -> Verdict:
     return Verdict.CLEAN
 
 
-def audit_facts(facts: Facts, code: str, options: Options) -> tuple[tuple[Finding, ...], tuple[CheckOutcome, ...],
-                                                                    tuple[str, ...]]:
+def audit_facts(
+    facts: Facts, code: str, options: Options
+) -> tuple[tuple[Finding, ...], tuple[CheckOutcome, ...], tuple[str, ...]]:
     findings: list[Finding] = []
     outcomes: list[CheckOutcome] = []
     notes: dict[str, str] = {}
@@ -106,8 +118,14 @@ def audit_facts(facts: Facts, code: str, options: Options) -> tuple[tuple[Findin
 
 
 def _source_info(source: LoadedSource) -> SourceInfo:
-    return SourceInfo(str(source.script), source.sha256, len(source.raw), source.wrapper,
-                      len(source.code.encode()) if source.wrapper else None, source.siblings)
+    return SourceInfo(
+        str(source.script),
+        source.sha256,
+        len(source.raw),
+        source.wrapper,
+        len(source.code.encode()) if source.wrapper else None,
+        source.siblings,
+    )
 
 
 def audit_path(path: str, options: Options | None = None) -> AuditResult:
@@ -131,23 +149,38 @@ def audit_path(path: str, options: Options | None = None) -> AuditResult:
     return AuditResult(path, verdict_of(findings), findings, outcomes, techniques, info, source.claims)
 
 
-def _audit_sibling(name: str, code: str, source: LoadedSource, options: Options
-                   ) -> tuple[tuple[Finding, ...], tuple[CheckOutcome, ...], tuple[str, ...]]:
+def _audit_sibling(
+    name: str, code: str, source: LoadedSource, options: Options
+) -> tuple[tuple[Finding, ...], tuple[CheckOutcome, ...], tuple[str, ...]]:
     """A module the script imports from its folder (an n-gram cache, a tilt helper) is audited like the script."""
     try:
         facts = analyse(code, effective_env(source, options), replace(run_evidence(source), library=True))
     except Unanalyzable as exc:
         spec = load_catalog()["unanalyzable"]
-        finding = Finding("unanalyzable", spec.severity, Confidence.HIGH, None,
-                          f"the imported module {name} could not be analysed: {exc}", path=name)
-        return (finding,), tuple(CheckOutcome(r, load_catalog()[r].check_title, CheckStatus.NOT_PRESENT)
-                                 for r in _enabled(options)), ()
+        finding = Finding(
+            "unanalyzable",
+            spec.severity,
+            Confidence.HIGH,
+            None,
+            f"the imported module {name} could not be analysed: {exc}",
+            path=name,
+        )
+        return (
+            (finding,),
+            tuple(CheckOutcome(r, load_catalog()[r].check_title, CheckStatus.NOT_PRESENT) for r in _enabled(options)),
+            (),
+        )
     findings, outcomes, techniques = audit_facts(facts, code, options)
     return tuple(replace(f, path=name) for f in findings), outcomes, techniques
 
 
-_STATUS_RANK = {CheckStatus.NOT_PRESENT: 0, CheckStatus.CLEAR: 1, CheckStatus.DISABLED: 2, CheckStatus.HOLD: 3,
-                CheckStatus.FOUND: 4}
+_STATUS_RANK = {
+    CheckStatus.NOT_PRESENT: 0,
+    CheckStatus.CLEAR: 1,
+    CheckStatus.DISABLED: 2,
+    CheckStatus.HOLD: 3,
+    CheckStatus.FOUND: 4,
+}
 
 
 def _worse(script: CheckOutcome, sibling: CheckOutcome, name: str) -> CheckOutcome:

@@ -2,6 +2,7 @@
 
 Renderers (SARIF rule metadata, `explain`, the review's check titles) read only this module, never checkers.
 """
+
 from __future__ import annotations
 
 import tomllib
@@ -11,8 +12,20 @@ from importlib import resources
 
 from auditor.model import Severity
 
-REQUIRED = ("id", "title", "check_title", "severity", "summary", "what", "why", "ruling", "ruling_url",
-            "illegal_pattern", "legal_pattern", "fix")
+REQUIRED = (
+    "id",
+    "title",
+    "check_title",
+    "severity",
+    "summary",
+    "what",
+    "why",
+    "ruling",
+    "ruling_url",
+    "illegal_pattern",
+    "legal_pattern",
+    "fix",
+)
 
 
 class CatalogError(Exception):
@@ -60,7 +73,10 @@ def _parse(name: str, text: str) -> RuleSpec:
 def load_catalog() -> dict[str, RuleSpec]:
     """All rules by id, in review order."""
     folder = resources.files("auditor.rules")
-    specs = [_parse(entry.name, entry.read_text(encoding="utf-8"))
-             for entry in folder.iterdir() if entry.name.endswith(".toml")]
+    specs = [
+        _parse(entry.name, entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".toml")
+    ]
     specs.sort(key=lambda spec: (spec.order, spec.id))
     return {spec.id: spec for spec in specs}

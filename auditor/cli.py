@@ -4,6 +4,7 @@ Exit codes: 0 nothing at or above --fail-on; 1 something at or above it (unanaly
 2 usage, tool or input error (missing path, folder without a script, malformed submission.json, bad flag).
 Only this module touches argv, files, stdout/stderr and the exit code.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,12 +37,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _audit_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="pgolf-audit", description="Audit Parameter Golf submissions for rule compliance.",
-                     epilog="Other commands: `pgolf-audit rules`, `pgolf-audit explain RULE`, `pgolf-audit facts PATH`.")
+    parser = _Parser(
+        prog="pgolf-audit",
+        description="Audit Parameter Golf submissions for rule compliance.",
+        epilog="Other commands: `pgolf-audit rules`, `pgolf-audit explain RULE`, `pgolf-audit facts PATH`.",
+    )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="a train_gpt.py or a records folder")
     parser.add_argument("--format", choices=FORMATS, help="stdout format (default: console on a TTY, else markdown)")
-    parser.add_argument("--write", action="append", default=[], metavar="FORMAT=FILE",
-                        help="also write FORMAT to FILE (repeatable)")
+    parser.add_argument(
+        "--write", action="append", default=[], metavar="FORMAT=FILE", help="also write FORMAT to FILE (repeatable)"
+    )
     parser.add_argument("--fail-on", choices=("illegal", "needs-review"), default="illegal")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (2 still means error)")
     parser.add_argument("--select", nargs="+", default=[], metavar="RULE")
@@ -71,8 +76,9 @@ def _rules(names: list[str]) -> frozenset[str]:
 
 def _render(fmt: str, report: Report, color: bool) -> str:
     if fmt == "console":
-        return RENDERERS[fmt](report, color=color, width=min(os.get_terminal_size(2).columns, 120)
-                              if sys.stdout.isatty() else 100)
+        return RENDERERS[fmt](
+            report, color=color, width=min(os.get_terminal_size(2).columns, 120) if sys.stdout.isatty() else 100
+        )
     return RENDERERS[fmt](report)
 
 
@@ -135,10 +141,28 @@ def run_explain(argv: Sequence[str]) -> int:
     if spec is None:
         raise UsageError(f"unknown rule {rule!r} (see `pgolf-audit rules`)")
     sections = [
-        f"# {spec.id}: {spec.title}", f"severity: {spec.severity.value}" + (f" · condition {spec.condition}" if spec.condition else ""),
-        "", spec.summary, "", "## What it does", spec.what.strip(), "", "## Why it matters", spec.why.strip(), "",
-        "## Ruling", f"{spec.ruling} — {spec.ruling_url}", "", "## Illegal shape", spec.illegal_pattern.strip("\n"),
-        "", "## Legal shape", spec.legal_pattern.strip("\n"), "", "## Fix", spec.fix.strip(),
+        f"# {spec.id}: {spec.title}",
+        f"severity: {spec.severity.value}" + (f" · condition {spec.condition}" if spec.condition else ""),
+        "",
+        spec.summary,
+        "",
+        "## What it does",
+        spec.what.strip(),
+        "",
+        "## Why it matters",
+        spec.why.strip(),
+        "",
+        "## Ruling",
+        f"{spec.ruling} — {spec.ruling_url}",
+        "",
+        "## Illegal shape",
+        spec.illegal_pattern.strip("\n"),
+        "",
+        "## Legal shape",
+        spec.legal_pattern.strip("\n"),
+        "",
+        "## Fix",
+        spec.fix.strip(),
     ]
     if spec.known_problems.strip():
         sections += ["", "## Known problems", spec.known_problems.strip()]
@@ -157,8 +181,14 @@ def run_facts(argv: Sequence[str]) -> int:
     except Unanalyzable as exc:
         _error(f"{args.path}: unanalyzable: {exc}")
         return EXIT_FINDINGS
-    doc = {"path": args.path, "script": str(source.script), "sha256": source.sha256, "wrapper": source.wrapper,
-           "siblings": list(source.siblings), **facts.to_json()}
+    doc = {
+        "path": args.path,
+        "script": str(source.script),
+        "sha256": source.sha256,
+        "wrapper": source.wrapper,
+        "siblings": list(source.siblings),
+        **facts.to_json(),
+    }
     print(json.dumps(doc, indent=1, default=str))
     return EXIT_OK
 

@@ -1,4 +1,5 @@
 """The report model: frozen records that flow from checks to renderers (no libcst objects past this point)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """Small libcst helpers shared by the load layer and the facts walk."""
+
 from __future__ import annotations
 
 import libcst as cst

@@ -2,6 +2,7 @@
 
 Read from names and knob defaults of the analysed code; shown in the review's "What this does" line only.
 """
+
 from __future__ import annotations
 
 import re

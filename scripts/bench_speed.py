@@ -9,6 +9,7 @@ the files, the median-size file on its own, libcst's stock MetadataWrapper (Scop
 on that file for comparison, the wall time of one pass over every file in one process, and whether torch got
 imported. Nothing is hard-coded: numbers depend on the machine and on the files given.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -116,19 +117,29 @@ def main() -> int:
     def verdict(ratio: float) -> str:
         return "meets" if ratio <= GOAL else "misses"
 
-    print(f"files: {len(files)} found, {len(samples)} measured, {skipped} not parsable (left out); "
-          f"each timing is the min of {args.repeat} runs")
-    print(f"median over files:  parse {parse_median * 1e3:8.1f} ms   audit {audit_median * 1e3:8.1f} ms   "
-          f"ratio {audit_median / parse_median:5.2f}x ({verdict(audit_median / parse_median)} the {GOAL:g}x goal)")
-    print(f"per-file ratio:     median {statistics.median(s.ratio for s in samples):5.2f}x   "
-          f"min {ratios[0].ratio:5.2f}x   max {ratios[-1].ratio:5.2f}x ({ratios[-1].path})")
+    print(
+        f"files: {len(files)} found, {len(samples)} measured, {skipped} not parsable (left out); "
+        f"each timing is the min of {args.repeat} runs"
+    )
+    print(
+        f"median over files:  parse {parse_median * 1e3:8.1f} ms   audit {audit_median * 1e3:8.1f} ms   "
+        f"ratio {audit_median / parse_median:5.2f}x ({verdict(audit_median / parse_median)} the {GOAL:g}x goal)"
+    )
+    print(
+        f"per-file ratio:     median {statistics.median(s.ratio for s in samples):5.2f}x   "
+        f"min {ratios[0].ratio:5.2f}x   max {ratios[-1].ratio:5.2f}x ({ratios[-1].path})"
+    )
     print(f"median-size file:   {mid.path} ({mid.size:,} bytes of code)")
     print(f"  parse_module      {mid.parse * 1e3:8.1f} ms")
     print(f"  audit_path        {mid.audit * 1e3:8.1f} ms   ratio {mid.ratio:5.2f}x ({verdict(mid.ratio)} the goal)")
-    print(f"  stock MetadataWrapper, Scope+Parent+Position resolved (parse excluded) "
-          f"{metadata * 1e3:8.1f} ms = {metadata / mid.parse:5.2f}x parse")
-    print(f"one pass, all {len(files)} files audited in one process: {total_wall:.2f} s; "
-          f"torch imported: {'torch' in sys.modules}")
+    print(
+        f"  stock MetadataWrapper, Scope+Parent+Position resolved (parse excluded) "
+        f"{metadata * 1e3:8.1f} ms = {metadata / mid.parse:5.2f}x parse"
+    )
+    print(
+        f"one pass, all {len(files)} files audited in one process: {total_wall:.2f} s; "
+        f"torch imported: {'torch' in sys.modules}"
+    )
     return 0
 
 

@@ -5,6 +5,7 @@
 The folders come from ../shared/eval/extract.py; they are real code and are never committed. Prints the verdict
 confusion matrix, per-rule recall/false positives, the misses, and the wall time in one process (no torch).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,11 @@ def main() -> int:
         in_scope = labelled & ours
         found = {f.rule for f in (result.findings if result else ()) if f.severity is Severity.ILLEGAL}
         flagged = {f.rule for f in (result.findings if result else ()) if f.severity is not Severity.INFO}
-        group = "clean" if row["verdict"] == "clean" else ("illegal-in-scope" if in_scope and row["verdict"] == "illegal"
-                                                           else row["verdict"] + "-other")
+        group = (
+            "clean"
+            if row["verdict"] == "clean"
+            else ("illegal-in-scope" if in_scope and row["verdict"] == "illegal" else row["verdict"] + "-other")
+        )
         confusion[(group, verdict)] += 1
         for rule in ours:
             if rule in in_scope:
@@ -55,8 +59,9 @@ def main() -> int:
                 per_rule[rule]["fp-clean" if row["verdict"] == "clean" else "fp-other"] += 1
         wrong = (group == "clean" and verdict == "illegal") or (group == "illegal-in-scope" and verdict != "illegal")
         if wrong:
-            misses.append(f"PR {row['pr']:>5} {group:<17} got {verdict:<13} labels={sorted(labelled)} "
-                          f"found={sorted(flagged)}")
+            misses.append(
+                f"PR {row['pr']:>5} {group:<17} got {verdict:<13} labels={sorted(labelled)} found={sorted(flagged)}"
+            )
     elapsed = time.perf_counter() - start
     groups = sorted({g for g, _ in confusion})
     verdicts = sorted({v for _, v in confusion})

@@ -1,4 +1,5 @@
 """What every checker shares: its result type and how a finding is built from operations of the facts."""
+
 from __future__ import annotations
 
 import re
@@ -25,9 +26,16 @@ def hop(facts: Facts, op: Op | None, note: str, line: int | None = None) -> Evid
     return Evidence(line, facts.line_text(line), note)
 
 
-def finding(facts: Facts, rule: str, sink: Op, message: str, evidence: list[Evidence],
-            confidence: Confidence = Confidence.HIGH, severity: Severity | None = None,
-            extra_ops: tuple[Op, ...] = ()) -> Finding:
+def finding(
+    facts: Facts,
+    rule: str,
+    sink: Op,
+    message: str,
+    evidence: list[Evidence],
+    confidence: Confidence = Confidence.HIGH,
+    severity: Severity | None = None,
+    extra_ops: tuple[Op, ...] = (),
+) -> Finding:
     """A finding at `sink`; demoted to info when the construct does not run with the effective environment."""
     status = facts.status(sink)
     for op in extra_ops:
@@ -41,14 +49,25 @@ def finding(facts: Facts, rule: str, sink: Op, message: str, evidence: list[Evid
         stem = _stem(knob) if knob else ""
         title = re.sub(r"[^a-z0-9]", "", facts.run.title.lower())
         if len(stem) >= 3 and stem in title:
-            message = (f"{message} (off by default, but the record's title names `{stem.upper()}`, so the submitted run "
-                       f"most likely set {knob})")
-            return Finding(rule, Severity.NEEDS_REVIEW, Confidence.LOW, sink.line, message, sink.end_line,
-                           tuple(e for e in evidence if e.line), knob)
+            message = (
+                f"{message} (off by default, but the record's title names `{stem.upper()}`, so the submitted run "
+                f"most likely set {knob})"
+            )
+            return Finding(
+                rule,
+                Severity.NEEDS_REVIEW,
+                Confidence.LOW,
+                sink.line,
+                message,
+                sink.end_line,
+                tuple(e for e in evidence if e.line),
+                knob,
+            )
         reason = f"switched on by {knob}" if knob else "never called with the default configuration"
         message = f"{message} (not reached with the defaults; {reason})"
-    return Finding(rule, chosen, confidence, sink.line, message, sink.end_line,
-                   tuple(e for e in evidence if e.line), knob)
+    return Finding(
+        rule, chosen, confidence, sink.line, message, sink.end_line, tuple(e for e in evidence if e.line), knob
+    )
 
 
 def _stem(knob: str) -> str:
@@ -63,7 +82,9 @@ def live(facts: Facts, op: Op) -> bool:
 
 def chain(facts: Facts, op: Op, role: str, note: str) -> list[Evidence]:
     """Evidence from where `role` entered (source) through the assignments that carried it, to `op` (sink)."""
-    hops = [Evidence(line, facts.line_text(line), f"{role}: {name_of(sym)}") for line, sym in facts.origin(op.val, role)]
+    hops = [
+        Evidence(line, facts.line_text(line), f"{role}: {name_of(sym)}") for line, sym in facts.origin(op.val, role)
+    ]
     hops = [h for i, h in enumerate(hops) if h.line != op.line and all(h.line != o.line for o in hops[:i])]
     return hops[-4:] + [hop(facts, op, note)]
 

@@ -1,4 +1,8 @@
-"""causality: a position's distribution must not see later tokens (shift-mixing across documents, non-causal attention)."""
+"""causality: a position's distribution must not see later tokens.
+
+Covers shift-mixing across document boundaries (SmearGate without a BOS mask) and non-causal attention at eval.
+"""
+
 from __future__ import annotations
 
 from auditor.checks.base import CheckResult, finding, hop, ops
@@ -18,15 +22,27 @@ def check(facts: Facts) -> CheckResult:
         if op.func in masked or cls in masked_classes:
             result.note = f"previous-token mixing at L{op.line} is masked at document boundaries"
             continue
-        message = (f"`{op.sym}` mixes the previous position into the next with no BOS mask, so the last token of one "
-                   f"document leaks into the first position of the next")
-        result.findings.append(finding(facts, RULE, op, message, [hop(facts, op, "shift-mix without BOS mask")],
-                                       Confidence.MEDIUM, severity=Severity.NEEDS_REVIEW))
+        message = (
+            f"`{op.sym}` mixes the previous position into the next with no BOS mask, so the last token of one "
+            f"document leaks into the first position of the next"
+        )
+        result.findings.append(
+            finding(
+                facts,
+                RULE,
+                op,
+                message,
+                [hop(facts, op, "shift-mix without BOS mask")],
+                Confidence.MEDIUM,
+                severity=Severity.NEEDS_REVIEW,
+            )
+        )
         break
     for op in ops(facts, "noncausal"):
         result.present = True
         message = "attention is called with is_causal=False and no mask, so every position attends to later tokens"
-        result.findings.append(finding(facts, RULE, op, message, [hop(facts, op, "non-causal attention")],
-                                       Confidence.MEDIUM))
+        result.findings.append(
+            finding(facts, RULE, op, message, [hop(facts, op, "non-causal attention")], Confidence.MEDIUM)
+        )
         break
     return result

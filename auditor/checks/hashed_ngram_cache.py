@@ -1,4 +1,5 @@
 """hashed-ngram-cache: an eval-time count table read with hashed keys and blended into the score (C2)."""
+
 from __future__ import annotations
 
 import re
@@ -15,8 +16,11 @@ _TILT = re.compile(r"tilt|hint", re.I)
 def check(facts: Facts) -> CheckResult:
     result = CheckResult()
     written = {op.sym: op for op in ops(facts, "table_write")}
-    filled_tables = [op for op in ops(facts, "state_write") if V.TABLE in facts.roles.of.get(op.sym, frozenset())
-                     and V.VAL in facts.roles_of(op.val)]
+    filled_tables = [
+        op
+        for op in ops(facts, "state_write")
+        if V.TABLE in facts.roles.of.get(op.sym, frozenset()) and V.VAL in facts.roles_of(op.val)
+    ]
     reported: set[str] = set()
     for op in ops(facts, "table_read"):
         roles = facts.roles_of(op.val)
@@ -34,10 +38,13 @@ def check(facts: Facts) -> CheckResult:
             continue
         reported.add(op.func)  # one finding per scoring function
         table = name_of(op.sym)
-        message = (f"eval-time n-gram cache `{table}` is filled from validation tokens and read with hashed keys; "
-                   f"its counts are not a normalised distribution over the vocabulary")
+        message = (
+            f"eval-time n-gram cache `{table}` is filled from validation tokens and read with hashed keys; "
+            f"its counts are not a normalised distribution over the vocabulary"
+        )
         evidence = ([hop(facts, write, "table filled with val-derived keys")] if write else []) + chain(
-            facts, op, V.HASH, "hashed lookup while scoring")
+            facts, op, V.HASH, "hashed lookup while scoring"
+        )
         result.findings.append(finding(facts, RULE, op, message, evidence, Confidence.MEDIUM))
     _realised_reads(facts, result, reported)
     return result
@@ -50,8 +57,11 @@ def _ids(facts: Facts, sym: str) -> frozenset[str]:
 def _realised_reads(facts: Facts, result: CheckResult, reported: set[str]) -> None:
     """A run-time count table read at the realised symbol (`counts.get(target)`, `d[x]` with x a byte of the target)
     that the same code later increments at that symbol: the probability of the answer only, never a distribution."""
-    writes = [op for op in ops(facts, "table_write")
-              if {V.VAL, V.TARGET, V.TGT_DER} & (facts.roles_of(op.val) | facts.roles.of.get(op.sym, frozenset()))]
+    writes = [
+        op
+        for op in ops(facts, "table_write")
+        if {V.VAL, V.TARGET, V.TGT_DER} & (facts.roles_of(op.val) | facts.roles.of.get(op.sym, frozenset()))
+    ]
     for op in ops(facts, "table_read", "table_get"):
         key = facts.roles_of(op.val)
         if not key & {V.TARGET, V.TGT_DER} or V.HASH in key or op.func in reported:
@@ -61,17 +71,22 @@ def _realised_reads(facts: Facts, result: CheckResult, reported: set[str]) -> No
             continue  # the key's target dependence is loop-carried history (the context), not this step's symbol
         same = [w for w in writes if _ids(facts, w.sym) & ids and facts.roles_of(w.val) & {V.TARGET, V.TGT_DER}]
         keys = {d for d in op.val.deps}
-        if not same or any(w.line == op.line or (op.line < w.line <= op.line + 3 and keys & set(w.val.deps)) for w in same):
+        if not same or any(
+            w.line == op.line or (op.line < w.line <= op.line + 3 and keys & set(w.val.deps)) for w in same
+        ):
             continue  # never filled with the realised symbol, or a read-modify-write of the count itself
         result.present = True
         if _normalized(facts, op):
             continue
         reported.add(op.func)
         table = name_of(op.sym)
-        message = (f"`{table}` is an eval-time count table read at the realised token/byte and updated with it "
-                   f"afterwards; only the target's probability is computed, not a distribution over the vocabulary")
+        message = (
+            f"`{table}` is an eval-time count table read at the realised token/byte and updated with it "
+            f"afterwards; only the target's probability is computed, not a distribution over the vocabulary"
+        )
         evidence = [hop(facts, same[0], "table filled with the realised symbol")] + chain(
-            facts, op, V.TARGET if V.TARGET in key else V.TGT_DER, "count of the realised symbol read while scoring")
+            facts, op, V.TARGET if V.TARGET in key else V.TGT_DER, "count of the realised symbol read while scoring"
+        )
         result.findings.append(finding(facts, RULE, op, message, evidence, Confidence.MEDIUM))
 
 
@@ -85,8 +100,9 @@ def _span(facts: Facts, loops: tuple[int, ...]) -> tuple[int, int] | None:
     return loop.line, loop.end_line
 
 
-def _fresh(facts: Facts, val, func: str, line: int, loops: tuple[int, ...], depth: int = 0,
-           seen: set | None = None) -> bool:
+def _fresh(
+    facts: Facts, val, func: str, line: int, loops: tuple[int, ...], depth: int = 0, seen: set | None = None
+) -> bool:
     """Does the target reach this value through this iteration's data, not only through state carried over from
     earlier iterations (a history buffer appended after the read, an attribute of an object)?"""
     seen = set() if seen is None else seen
@@ -112,7 +128,11 @@ def _fresh(facts: Facts, val, func: str, line: int, loops: tuple[int, ...], dept
                 continue
             if owner != func and not sym.startswith(("call:", "r:", "t::")):
                 # a parameter bound at a call site: continue in the caller at the call
-                calls = [o for o in facts.ir.ops if o.kind == "call" and o.line == fl and owner in facts.callees.get(o.seq, ())]
+                calls = [
+                    o
+                    for o in facts.ir.ops
+                    if o.kind == "call" and o.line == fl and owner in facts.callees.get(o.seq, ())
+                ]
                 for call in calls[:2]:
                     if _fresh(facts, v, call.func, fl, call.loops, depth + 1, seen):
                         return True

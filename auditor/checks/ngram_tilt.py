@@ -1,4 +1,5 @@
 """ngram-tilt: tilt hints must be gated by earlier tokens only; target-class gates (within-word, word-start) leak."""
+
 from __future__ import annotations
 
 import re
@@ -17,22 +18,47 @@ _GATE = re.compile(r"gate|valid|hint|beta|boost|within|word", re.I)
 
 def check(facts: Facts) -> CheckResult:
     result = CheckResult()
-    result.present = any(_TILT.search(q) for q in facts.ir.functions) or any(
-        _TILT.search(k) for k in facts.ir.knobs)
+    result.present = any(_TILT.search(q) for q in facts.ir.functions) or any(_TILT.search(k) for k in facts.ir.knobs)
     if not result.present:
         return result
     for op in ops(facts, "table_read"):
         roles = facts.roles_of(op.val)
-        if V.TARGET in roles and V.HASH not in roles and _TILT.search(op.func) and _GATE.search(facts.line_text(op.line)):
-            message = f"a tilt gate in `{op.func}` is looked up with the target token, so whether a hint applies depends on the answer"
-            result.findings.append(finding(facts, RULE, op, message, chain(facts, op, V.TARGET, "gate indexed by the target"),
-                                           Confidence.MEDIUM))
+        if (
+            V.TARGET in roles
+            and V.HASH not in roles
+            and _TILT.search(op.func)
+            and _GATE.search(facts.line_text(op.line))
+        ):
+            message = (
+                f"a tilt gate in `{op.func}` is looked up with the target token, "
+                "so whether a hint applies depends on the answer"
+            )
+            result.findings.append(
+                finding(
+                    facts,
+                    RULE,
+                    op,
+                    message,
+                    chain(facts, op, V.TARGET, "gate indexed by the target"),
+                    Confidence.MEDIUM,
+                )
+            )
     for op in ops(facts, "normalizer"):
         if _TILT.search(op.func) and V.AT_TARGET in facts.roles_of(op.val):
-            message = (f"the tilt normaliser `{op.extra}` in `{op.func}` is computed from the probability of the "
-                       f"realised token, not of the hint, so the tilted scores are not a distribution fixed before it")
-            result.findings.append(finding(facts, RULE, op, message, chain(facts, op, V.AT_TARGET, "normaliser from p(target)"),
-                                           Confidence.MEDIUM))
+            message = (
+                f"the tilt normaliser `{op.extra}` in `{op.func}` is computed from the probability of the "
+                f"realised token, not of the hint, so the tilted scores are not a distribution fixed before it"
+            )
+            result.findings.append(
+                finding(
+                    facts,
+                    RULE,
+                    op,
+                    message,
+                    chain(facts, op, V.AT_TARGET, "normaliser from p(target)"),
+                    Confidence.MEDIUM,
+                )
+            )
     # When the gates are computed in a helper this file imports (C or Python beside it), their dataflow is not in
     # view; the expert weights then decide: target-class experts switched on are the banned construct.
     external = any(_TILT.search(module) or "ngram" in module.lower() for module in facts.ir.imports.values())
@@ -42,10 +68,13 @@ def check(facts: Facts) -> CheckResult:
         value = evaluate(knob.expr, facts.ir.knobs, facts.env)
         if isinstance(value, (int, float, str)) and _nonzero(value):
             sink = Op("knob", knob.line, knob.line, "<module>", -1, (), (), "", name, EMPTY)
-            message = (f"the target-class tilt expert `{name}` is {value} and its gates are computed outside this "
-                       f"file; within-word/word-start gates read the realised token (only token-only tilt was accepted)")
-            result.findings.append(finding(facts, RULE, sink, message, [hop(facts, sink, "expert weight knob")],
-                                           Confidence.MEDIUM))
+            message = (
+                f"the target-class tilt expert `{name}` is {value} and its gates are computed outside this "
+                f"file; within-word/word-start gates read the realised token (only token-only tilt was accepted)"
+            )
+            result.findings.append(
+                finding(facts, RULE, sink, message, [hop(facts, sink, "expert weight knob")], Confidence.MEDIUM)
+            )
     if not result.findings:
         result.note = "token-only tilt (target-class experts off)"
     return result

@@ -1,4 +1,5 @@
 """oracle-select: keeping, per token, whichever prediction scored better on the true token (min NLL)."""
+
 from __future__ import annotations
 
 from auditor.checks.base import CheckResult, finding, hop, ops, reaches
@@ -19,10 +20,20 @@ def check(facts: Facts) -> CheckResult:
             continue
         losses = (losses + best)[:2]
         result.present = True
-        message = (f"per-token selection between `{losses[0]}` and `{losses[1]}` keeps whichever loss is lower on "
-                   f"the true token, which uses the target to choose the prediction")
-        result.findings.append(finding(facts, RULE, op, message, [hop(facts, op, "selection by loss on the target")],
-                                       Confidence.HIGH if op.kind == "compare_select" else Confidence.MEDIUM))
+        message = (
+            f"per-token selection between `{losses[0]}` and `{losses[1]}` keeps whichever loss is lower on "
+            f"the true token, which uses the target to choose the prediction"
+        )
+        result.findings.append(
+            finding(
+                facts,
+                RULE,
+                op,
+                message,
+                [hop(facts, op, "selection by loss on the target")],
+                Confidence.HIGH if op.kind == "compare_select" else Confidence.MEDIUM,
+            )
+        )
     scored = {op.sym for op in facts.ir.ops if "score" in facts.kinds(op) and op.kind != "call"}
     for op in ops(facts, "compare_select_flow"):  # `if avg < best[b]: best[b] = avg; best_loss[b].copy_(loss[b])`
         if V.VAL not in facts.roles_of(op.val) or not reaches(facts, op.val, scored):
@@ -31,9 +42,12 @@ def check(facts: Facts) -> CheckResult:
         if not any(reaches(facts, s.val, chosen, 4) for s in facts.ir.ops if s.sym in scored):
             continue
         result.present = True
-        message = (f"per-item selection on `{op.extra[0]}` compares validation losses and keeps the better pass, "
-                   f"which uses the targets to choose the prediction")
-        result.findings.append(finding(facts, RULE, op, message, [hop(facts, op, "selection by loss on the target")],
-                                       Confidence.MEDIUM))
+        message = (
+            f"per-item selection on `{op.extra[0]}` compares validation losses and keeps the better pass, "
+            f"which uses the targets to choose the prediction"
+        )
+        result.findings.append(
+            finding(facts, RULE, op, message, [hop(facts, op, "selection by loss on the target")], Confidence.MEDIUM)
+        )
         break
     return result

@@ -3,6 +3,7 @@
 Inside each function, every update whose loss comes from validation data must follow, in the same iteration of a
 non-epoch loop, the scoring of that data. A function that only trains on val is judged at its call site.
 """
+
 from __future__ import annotations
 
 from auditor.checks.base import CheckResult, chain, common_loop, finding, hop, is_val_score, shared_loops
@@ -34,8 +35,9 @@ def is_slot(facts: Facts, qual: str) -> bool:
 
 def is_warmup(facts: Facts, op: Op) -> bool:
     """Compile warm-up steps on a throwaway adapter (flagged for eval time by the record review, not here)."""
-    return any("warm" in facts.ir.loops[i].iter_text.lower() or "warm" in " ".join(facts.ir.loops[i].targets)
-               for i in op.loops)
+    return any(
+        "warm" in facts.ir.loops[i].iter_text.lower() or "warm" in " ".join(facts.ir.loops[i].targets) for i in op.loops
+    )
 
 
 def is_ttt(facts: Facts, qual: str, update: Op) -> bool:
@@ -93,12 +95,22 @@ def check(facts: Facts) -> CheckResult:
 def _finding(facts: Facts, verdict: str, update: Op, score: Op):
     what = update.sym if update.kind == "call" else "loss.backward()"
     if verdict == "epoch":
-        message = (f"validation tokens are scored again after `{what}` has trained on them in an earlier epoch or "
-                   f"pass (score at L{score.line} inside the same epoch loop)")
+        message = (
+            f"validation tokens are scored again after `{what}` has trained on them in an earlier epoch or "
+            f"pass (score at L{score.line} inside the same epoch loop)"
+        )
     else:
-        message = (f"`{what}` trains on validation tokens at L{update.line} before they are scored at "
-                   f"L{score.line}; only already-scored tokens may be trained on")
+        message = (
+            f"`{what}` trains on validation tokens at L{update.line} before they are scored at "
+            f"L{score.line}; only already-scored tokens may be trained on"
+        )
     evidence = chain(facts, update, V.VAL, "update on val-derived loss")
-    evidence.append(hop(facts, score, "score of the same tokens, afterwards" if verdict != "epoch" else "score inside the epoch loop"))
+    evidence.append(
+        hop(
+            facts,
+            score,
+            "score of the same tokens, afterwards" if verdict != "epoch" else "score inside the epoch loop",
+        )
+    )
     confidence = Confidence.HIGH if update.kind == "backward" else Confidence.MEDIUM
     return finding(facts, RULE, update, message, evidence, confidence, extra_ops=(score,))

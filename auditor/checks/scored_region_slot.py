@@ -1,4 +1,5 @@
 """scored-region-slot: eval-time parameters optimised on the very positions they then score (C3; Issue #1336)."""
+
 from __future__ import annotations
 
 import re
@@ -16,16 +17,21 @@ def check(facts: Facts) -> CheckResult:
     result = CheckResult()
     for qual, func_ops in sorted(facts.ops_by_func.items()):
         created = [op for op in func_ops if op.kind == "param_create"]
-        updates = [op for op in func_ops if op.kind in ("backward", "step")
-                   and ("VAL" in facts.roles_of(op.val) or "update_val" in facts.kinds(op) or op.kind == "step")]
+        updates = [
+            op
+            for op in func_ops
+            if op.kind in ("backward", "step")
+            and ("VAL" in facts.roles_of(op.val) or "update_val" in facts.kinds(op) or op.kind == "step")
+        ]
         scores = [op for op in func_ops if is_val_score(facts, op)]
         if not created or not updates or not scores:
             continue
         update = updates[0]
         if not any(s.seq > update.seq for s in scores):
             continue  # optimised only after scoring: per-document TTT, not SLOT
-        if any(s.seq < update.seq and s.loops and s.loops[:1] == update.loops[:1] for s in scores) and \
-                not _masks(func_ops):
+        if any(s.seq < update.seq and s.loops and s.loops[:1] == update.loops[:1] for s in scores) and not _masks(
+            func_ops
+        ):
             continue
         result.present = True
         masks = _masks(func_ops)
@@ -39,13 +45,18 @@ def check(facts: Facts) -> CheckResult:
         evidence += [hop(facts, m, "optimisation mask") for m in masks[:1]]
         evidence += [hop(facts, update, "optimised on val positions"), hop(facts, score, "then scored")]
         if context_only:
-            message = (f"`{qual}` optimises eval-time parameters on context positions only before scoring; "
-                       f"context-only SLOT awaits a ruling (Issue #1336)")
-            result.findings.append(finding(facts, RULE, update, message, evidence, Confidence.MEDIUM,
-                                           severity=Severity.NEEDS_REVIEW))
+            message = (
+                f"`{qual}` optimises eval-time parameters on context positions only before scoring; "
+                f"context-only SLOT awaits a ruling (Issue #1336)"
+            )
+            result.findings.append(
+                finding(facts, RULE, update, message, evidence, Confidence.MEDIUM, severity=Severity.NEEDS_REVIEW)
+            )
         else:
-            message = (f"`{qual}` optimises eval-time parameters on a loss over the positions it then scores "
-                       f"(L{score.line}), so each score has seen its own target")
+            message = (
+                f"`{qual}` optimises eval-time parameters on a loss over the positions it then scores "
+                f"(L{score.line}), so each score has seen its own target"
+            )
             result.findings.append(finding(facts, RULE, update, message, evidence, Confidence.MEDIUM))
     return result
 

@@ -1,4 +1,5 @@
 """train-data-at-eval: training data touched after the training budget ended (GPTQ on train shards after the loop)."""
+
 from __future__ import annotations
 
 from auditor.checks.base import CheckResult, finding, hop
@@ -25,7 +26,11 @@ def check(facts: Facts) -> CheckResult:
         callee = op.sym.split(".")[-1]
         if callee in _LOGGING or not facts.status(op).live:
             continue
-        if op.seq not in facts.callees and not V.CALIBRATION_CALL.search(callee) and not V.TRAIN_LOADER_CALL.match(callee):
+        if (
+            op.seq not in facts.callees
+            and not V.CALIBRATION_CALL.search(callee)
+            and not V.TRAIN_LOADER_CALL.match(callee)
+        ):
             continue  # a tensor op on a reused name, not a step that reads data
         if V.TRAIN not in facts.roles_of(op.val) and not facts.kinds(op) & {"update_train", "train_data"}:
             continue
@@ -33,8 +38,10 @@ def check(facts: Facts) -> CheckResult:
         if reserve:
             result.note = f"post-training data use is budgeted by `{reserve}`"
             continue
-        message = (f"`{op.sym}` reads training data after the training loop ended (L{end.line}); data-touching "
-                   f"calibration must run inside the 600 s training budget")
+        message = (
+            f"`{op.sym}` reads training data after the training loop ended (L{end.line}); data-touching "
+            f"calibration must run inside the 600 s training budget"
+        )
         evidence = [hop(facts, end, "training ends"), hop(facts, op, "training data used afterwards")]
         result.findings.append(finding(facts, RULE, op, message, evidence, Confidence.MEDIUM))
         break

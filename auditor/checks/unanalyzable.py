@@ -1,4 +1,5 @@
 """unanalyzable: code the static pass cannot see (exec/eval of computed strings left after unwrapping)."""
+
 from __future__ import annotations
 
 from auditor.checks.base import CheckResult, finding, hop, ops
@@ -15,7 +16,16 @@ def check(facts: Facts) -> CheckResult:
         if op.sym in ("exec", "eval", "builtins.exec") and op.val.deps:
             result.present = True
             message = "code is executed from a computed string, which a static review cannot read"
-            result.findings.append(finding(facts, RULE, op, message, [hop(facts, op, "dynamic exec")],
-                                           Confidence.MEDIUM, severity=Severity.NEEDS_REVIEW))
+            result.findings.append(
+                finding(
+                    facts,
+                    RULE,
+                    op,
+                    message,
+                    [hop(facts, op, "dynamic exec")],
+                    Confidence.MEDIUM,
+                    severity=Severity.NEEDS_REVIEW,
+                )
+            )
             break
     return result

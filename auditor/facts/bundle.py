@@ -2,6 +2,7 @@
 
 Built once per file by `build_facts`; checks read it, `pgolf-audit facts PATH` dumps it with `to_json`.
 """
+
 from __future__ import annotations
 
 import re
@@ -60,7 +61,7 @@ class Facts:
     def line_text(self, line: int | None, end: int | None = None) -> str:
         if not line:
             return ""
-        lines = self.ir.lines[line - 1:(end or line)]
+        lines = self.ir.lines[line - 1 : (end or line)]
         text = "\n".join(lines)
         return text.strip() if len(lines) <= 1 else _dedent(lines)
 
@@ -70,9 +71,14 @@ class Facts:
         seen: set[str] = set()
         current = val
         for _ in range(depth):
-            nxt = next((sym for sym, how in sorted(current.deps)
-                        if sym not in seen and role in self.roles.transform(self.roles.of.get(sym, frozenset()), how)),
-                       None)
+            nxt = next(
+                (
+                    sym
+                    for sym, how in sorted(current.deps)
+                    if sym not in seen and role in self.roles.transform(self.roles.of.get(sym, frozenset()), how)
+                ),
+                None,
+            )
             if nxt is None:
                 break
             seen.add(nxt)
@@ -125,8 +131,19 @@ class Facts:
 
     # ------------------------------------------------------------------ dump
     def to_json(self) -> dict[str, Any]:
-        interesting = {"score", "backward", "step", "table_read", "table_write", "serialize", "minimum",
-                       "param_create", "optimizer", "mask_store", "noncausal"}
+        interesting = {
+            "score",
+            "backward",
+            "step",
+            "table_read",
+            "table_write",
+            "serialize",
+            "minimum",
+            "param_create",
+            "optimizer",
+            "mask_store",
+            "noncausal",
+        }
         events = []
         for op in self.ir.ops:
             kinds = self.kinds(op)
@@ -135,23 +152,47 @@ class Facts:
             if op.kind == "table_read" and V.HASH not in self.roles_of(op.val):
                 continue
             status = self.status(op)
-            events.append({
-                "line": op.line, "function": op.func, "kind": op.kind, "what": op.sym,
-                "roles": sorted(self.roles_of(op.val)), "does": sorted(kinds), "grad": op.grad or "enabled",
-                "loops": [self.ir.loops[i].line for i in op.loops], "live": status.live, "knob": status.knob,
-            })
-        named_roles = {sym: sorted(roles) for sym, roles in sorted(self.roles.of.items())
-                       if roles and not sym.startswith(("t::", "call:")) and roles & {V.VAL, V.TARGET, V.HASH, V.TRAIN}}
+            events.append(
+                {
+                    "line": op.line,
+                    "function": op.func,
+                    "kind": op.kind,
+                    "what": op.sym,
+                    "roles": sorted(self.roles_of(op.val)),
+                    "does": sorted(kinds),
+                    "grad": op.grad or "enabled",
+                    "loops": [self.ir.loops[i].line for i in op.loops],
+                    "live": status.live,
+                    "knob": status.knob,
+                }
+            )
+        named_roles = {
+            sym: sorted(roles)
+            for sym, roles in sorted(self.roles.of.items())
+            if roles and not sym.startswith(("t::", "call:")) and roles & {V.VAL, V.TARGET, V.HASH, V.TRAIN}
+        }
         return {
-            "functions": {q: {"line": f.line, "end_line": f.end_line, "reachable": q in self.reachable,
-                              "disabled_by": self.disabled_by.get(q), "does": sorted(self.summaries.get(q, ()))}
-                          for q, f in self.ir.functions.items()},
-            "knobs": {name: {"line": knob.line, "default": _show(knob.expr, self)} for name, knob in
-                      sorted(self.ir.knobs.items()) if knob.expr[0] != "?"},
+            "functions": {
+                q: {
+                    "line": f.line,
+                    "end_line": f.end_line,
+                    "reachable": q in self.reachable,
+                    "disabled_by": self.disabled_by.get(q),
+                    "does": sorted(self.summaries.get(q, ())),
+                }
+                for q, f in self.ir.functions.items()
+            },
+            "knobs": {
+                name: {"line": knob.line, "default": _show(knob.expr, self)}
+                for name, knob in sorted(self.ir.knobs.items())
+                if knob.expr[0] != "?"
+            },
             "env_overrides": dict(sorted(self.env.items())),
             "roles": named_roles,
-            "loops": [{"line": loop.line, "end_line": loop.end_line, "function": loop.func,
-                       "epoch_like": loop.is_epoch} for loop in self.ir.loops.values()],
+            "loops": [
+                {"line": loop.line, "end_line": loop.end_line, "function": loop.func, "epoch_like": loop.is_epoch}
+                for loop in self.ir.loops.values()
+            ],
             "events": events,
         }
 
@@ -167,13 +208,14 @@ def _deciding(cond: tuple, polarity: bool, facts: Facts) -> tuple:
 
 def _show(expr: tuple, facts: Facts) -> Any:
     from auditor.facts.cond import evaluate
+
     value = evaluate(expr, facts.ir.knobs, facts.env)
     return value if isinstance(value, (int, float, str, bool, type(None))) else "?"
 
 
 def _dedent(lines: list[str]) -> str:
-    indent = min((len(l) - len(l.lstrip()) for l in lines if l.strip()), default=0)
-    return "\n".join(l[indent:] for l in lines).strip("\n")
+    indent = min((len(line) - len(line.lstrip()) for line in lines if line.strip()), default=0)
+    return "\n".join(line[indent:] for line in lines).strip("\n")
 
 
 def _own_kinds(op: Op, roles: frozenset[str]) -> frozenset[str]:
@@ -271,15 +313,19 @@ def _summaries(facts: Facts) -> None:
     facts.summaries = {q: frozenset(k) for q, k in result.items()}
 
 
-def build_facts(module: cst.Module, lines: list[str], env: dict[str, str] | None = None,
-                run: RunEvidence | None = None) -> Facts:
+def build_facts(
+    module: cst.Module, lines: list[str], env: dict[str, str] | None = None, run: RunEvidence | None = None
+) -> Facts:
     ir = walk(module, lines)
     callees, intrinsic = link_calls(ir, Resolver(ir))
     facts = Facts(ir, Roles(ir), callees, dict(env or {}), run=run or RunEvidence(), intrinsic=intrinsic)
     with_backward = {op.func for op in ir.ops if op.kind == "backward"}
     for op in ir.ops:
-        if op.kind == "accumulate" and V.LOSS_LIKE.search(str(op.extra)) and (
-                op.grad == "no_grad" or op.func not in with_backward):
+        if (
+            op.kind == "accumulate"
+            and V.LOSS_LIKE.search(str(op.extra))
+            and (op.grad == "no_grad" or op.func not in with_backward)
+        ):
             roles = facts.roles_of(op.val)  # `doc_loss[b] += chunk_loss.sum()` where the loss came from model(x, y)
             if V.VAL in roles and V.TRAIN not in roles:
                 op.kind = "score"

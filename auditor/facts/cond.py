@@ -5,6 +5,7 @@ libcst expressions are converted once (during the walk) into nested tuples, so f
 ("f", func, arg) int/float/bool/str conversion, ("not", x), ("and", a, b), ("or", a, b),
 ("cmp", op, a, b), ("bin", op, a, b), ("?",) unknown.
 """
+
 from __future__ import annotations
 
 import ast
@@ -19,13 +20,24 @@ UNKNOWN: Cond = ("?",)
 _MISSING = object()
 
 _CMP = {
-    "Equal": lambda a, b: a == b, "NotEqual": lambda a, b: a != b, "LessThan": lambda a, b: a < b,
-    "LessThanEqual": lambda a, b: a <= b, "GreaterThan": lambda a, b: a > b,
-    "GreaterThanEqual": lambda a, b: a >= b, "In": lambda a, b: a in b, "NotIn": lambda a, b: a not in b,
-    "Is": lambda a, b: a is b, "IsNot": lambda a, b: a is not b,
+    "Equal": lambda a, b: a == b,
+    "NotEqual": lambda a, b: a != b,
+    "LessThan": lambda a, b: a < b,
+    "LessThanEqual": lambda a, b: a <= b,
+    "GreaterThan": lambda a, b: a > b,
+    "GreaterThanEqual": lambda a, b: a >= b,
+    "In": lambda a, b: a in b,
+    "NotIn": lambda a, b: a not in b,
+    "Is": lambda a, b: a is b,
+    "IsNot": lambda a, b: a is not b,
 }
-_BIN = {"Add": lambda a, b: a + b, "Subtract": lambda a, b: a - b, "Multiply": lambda a, b: a * b,
-        "FloorDivide": lambda a, b: a // b, "Divide": lambda a, b: a / b}
+_BIN = {
+    "Add": lambda a, b: a + b,
+    "Subtract": lambda a, b: a - b,
+    "Multiply": lambda a, b: a * b,
+    "FloorDivide": lambda a, b: a // b,
+    "Divide": lambda a, b: a / b,
+}
 _CONVERT = {"int": int, "float": float, "bool": bool, "str": str}
 
 

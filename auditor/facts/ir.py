@@ -2,6 +2,7 @@
 
 Everything here is plain data (no libcst nodes), so it can be dumped as JSON and read by checks.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -6,6 +6,7 @@ list statements in the same source order, so pairing them in one pre-order walk 
 lines. When `ast` cannot parse the code (Python 3.12 syntax on an older interpreter) or the two walks disagree, one
 code-generation pass that counts newlines is used instead.
 """
+
 from __future__ import annotations
 
 import ast
@@ -67,8 +68,18 @@ def _ast_groups(body: list[ast.stmt]) -> Iterator[list[ast.stmt]]:
         yield group
 
 
-_AST_COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor, ast.While,
-                 ast.With, ast.AsyncWith, ast.Try)
+_AST_COMPOUND = (
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.If,
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.With,
+    ast.AsyncWith,
+    ast.Try,
+)
 
 
 def _from_ast(module: cst.Module, code: str) -> dict[int, tuple[int, int]] | None:

@@ -3,12 +3,26 @@
 Roles are flow-insensitive per symbol (a name that ever holds val tokens is val-derived); ordering questions are
 answered by operation sequence numbers, not here.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
 
 from auditor.facts import vocab as V
-from auditor.facts.ir import AT_TARGET, ID, INDEX, PROV, READ, SHIFT_INPUT, SHIFT_TARGET, CallInfo, Function, ModuleIR, Op, Val
+from auditor.facts.ir import (
+    AT_TARGET,
+    ID,
+    INDEX,
+    PROV,
+    READ,
+    SHIFT_INPUT,
+    SHIFT_TARGET,
+    CallInfo,
+    Function,
+    ModuleIR,
+    Op,
+    Val,
+)
 
 _METHOD_SKIP = frozenset({"forward", "__call__", "__init__"}) | V.PROPAGATORS
 MAX_METHOD_TARGETS = 3
@@ -74,8 +88,12 @@ def link_calls(ir: ModuleIR, resolver: Resolver) -> tuple[dict[int, list[str]], 
         info: CallInfo = op.extra
         targets = resolver.resolve(info.key, op.func)
         # functions passed as values are run by the callee: timed_eval("x", eval_val, ...), opt.step(closure)
-        closures = [f for name in info.closures for f in resolver.resolve(f"f:{name}", op.func)[:1]
-                    if not resolver.is_class(f"f:{name}")]
+        closures = [
+            f
+            for name in info.closures
+            for f in resolver.resolve(f"f:{name}", op.func)[:1]
+            if not resolver.is_class(f"f:{name}")
+        ]
         if not targets or resolver.is_class(info.key):
             ir.flows.append((info.site, ir.opaque.get(info.site, Val()), op.line))  # opaque: provenance flows on
         if targets or closures:
@@ -83,10 +101,19 @@ def link_calls(ir: ModuleIR, resolver: Resolver) -> tuple[dict[int, list[str]], 
         if targets:
             resolved.append((op, info, targets))
     functions = [(op, info, targets) for op, info, targets in resolved if not resolver.is_class(info.key)]
-    intrinsic_roles = Roles(ir, params_marked=True, extra=[
-        flow for op, info, targets in functions for func in targets
-        for flow in ((info.site, Val(frozenset({(f"r:{func.qual}", NOPARAM)})), op.line),
-                     (info.site, _arguments(info), op.line))])
+    intrinsic_roles = Roles(
+        ir,
+        params_marked=True,
+        extra=[
+            flow
+            for op, info, targets in functions
+            for func in targets
+            for flow in (
+                (info.site, Val(frozenset({(f"r:{func.qual}", NOPARAM)})), op.line),
+                (info.site, _arguments(info), op.line),
+            )
+        ],
+    )
     intrinsic = intrinsic_roles.of
     for op, info, targets in resolved:
         for func in targets:
@@ -95,15 +122,23 @@ def link_calls(ir: ModuleIR, resolver: Resolver) -> tuple[dict[int, list[str]], 
         for func in targets:
             returned = intrinsic.get(f"r:{func.qual}", frozenset())
             allowed = returned | (_SHAPE_ROLES if PARAM in returned else frozenset())  # window[1:] of an argument
-            ir.flows.append((info.site, Val(frozenset({(f"r:{func.qual}", "ret:" + ",".join(sorted(allowed)))})),
-                             op.line))
+            ir.flows.append(
+                (info.site, Val(frozenset({(f"r:{func.qual}", "ret:" + ",".join(sorted(allowed)))})), op.line)
+            )
             if PARAM in returned:
                 ir.flows.append((info.site, _arguments(info), op.line))
             if PARAM_READ in returned:  # read_shard(path): the caller's path decides what the contents are
                 arguments = _arguments(info)
-                ir.flows.append((info.site, Val(frozenset((sym, READ) for sym, _ in arguments.deps),
-                                                arguments.tags | ({V.VALTOK} if V.VAL in arguments.tags else set())),
-                                 op.line))
+                ir.flows.append(
+                    (
+                        info.site,
+                        Val(
+                            frozenset((sym, READ) for sym, _ in arguments.deps),
+                            arguments.tags | ({V.VALTOK} if V.VAL in arguments.tags else set()),
+                        ),
+                        op.line,
+                    )
+                )
     return callees, intrinsic_roles
 
 
@@ -127,8 +162,9 @@ NOPARAM = "noparam"  # a callee's return seen from its caller: its own PARAM mar
 class Roles:
     """Resolved roles per symbol, and the roles of any value."""
 
-    def __init__(self, ir: ModuleIR, params_marked: bool = False,
-                 extra: list[tuple[str, Val, int]] | None = None) -> None:
+    def __init__(
+        self, ir: ModuleIR, params_marked: bool = False, extra: list[tuple[str, Val, int]] | None = None
+    ) -> None:
         self.groups = _pos_groups(ir)
         self.of: dict[str, frozenset[str]] = defaultdict(frozenset)
         flows = list(ir.flows) + list(extra or ())

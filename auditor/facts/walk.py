@@ -4,6 +4,7 @@ Values are computed bottom-up in `leave_*` methods (children first); statements 
 (`symbol <- value`) and operations with their loop nest, `if` guards and grad mode. Roles are resolved later,
 flow-insensitively, by `roles.py`; ordering questions use the operations' sequence numbers.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -14,8 +15,21 @@ import libcst as cst
 
 from auditor.facts import vocab as V
 from auditor.facts.cond import UNKNOWN, Cond, Knob, convert, reads_env
-from auditor.facts.ir import (AT_TARGET, EMPTY, ID, READ, SHIFT_INPUT, SHIFT_TARGET, CallInfo, Function, Loop, ModuleIR, Op,
-                              PosAccess, Val)
+from auditor.facts.ir import (
+    AT_TARGET,
+    EMPTY,
+    ID,
+    READ,
+    SHIFT_INPUT,
+    SHIFT_TARGET,
+    CallInfo,
+    Function,
+    Loop,
+    ModuleIR,
+    Op,
+    PosAccess,
+    Val,
+)
 from auditor.facts.positions import statement_spans
 
 MODULE = "<module>"
@@ -70,8 +84,9 @@ def _slice_shift(elements: list[cst.SubscriptElement]) -> str:
     last = slices[-1]
     lower, upper = last.lower, last.upper
     low = _int_value(lower) if lower is not None else 0
-    if low == 1 or (isinstance(lower, cst.BinaryOperation) and isinstance(lower.operator, cst.Add)
-                    and _int_value(lower.right) == 1):
+    if low == 1 or (
+        isinstance(lower, cst.BinaryOperation) and isinstance(lower.operator, cst.Add) and _int_value(lower.right) == 1
+    ):
         return SHIFT_TARGET
     up = _int_value(upper) if upper is not None else None
     if up == -1 and low in (0, None):
@@ -187,8 +202,19 @@ class Walker(cst.CSTVisitor):
     def op(self, kind: str, sym: str = "", val: Val = EMPTY, extra: object = None) -> Op:
         start, end = self.stmt[-1]
         frame = self.frame
-        record = Op(kind, start, end, frame.func.qual, next(self.seq), tuple(frame.loops), tuple(frame.guards),
-                    frame.grad[-1], sym, val, extra)
+        record = Op(
+            kind,
+            start,
+            end,
+            frame.func.qual,
+            next(self.seq),
+            tuple(frame.loops),
+            tuple(frame.guards),
+            frame.grad[-1],
+            sym,
+            val,
+            extra,
+        )
         self.ir.ops.append(record)
         return record
 
@@ -227,10 +253,18 @@ class Walker(cst.CSTVisitor):
         self.hashed_stmt = False
 
     def leave_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
-        mixed = [base for base, hows in self.shifts.items() if ({SHIFT_TARGET, SHIFT_INPUT} <= hows or "pad" in hows)
-                 and not V.TOKEN_IDS.search(base)]  # shifted token ids feed bigram hashes, not hidden states
+        mixed = [
+            base
+            for base, hows in self.shifts.items()
+            if ({SHIFT_TARGET, SHIFT_INPUT} <= hows or "pad" in hows) and not V.TOKEN_IDS.search(base)
+        ]  # shifted token ids feed bigram hashes, not hidden states
         func = self.frame.func
-        if mixed and not self.hashed_stmt and func.cls is not None and (func.name == "forward" or "smear" in func.qual.lower()):
+        if (
+            mixed
+            and not self.hashed_stmt
+            and func.cls is not None
+            and (func.name == "forward" or "smear" in func.qual.lower())
+        ):
             self.op("shift_mix", mixed[0])
         self.shifts = {}
         self.stmt.pop()
@@ -250,15 +284,24 @@ class Walker(cst.CSTVisitor):
         cls = self.classes[-1] if self.classes and parent.qual == MODULE else None  # class bodies push no frame
         name = node.name.value
         qual = f"{cls}.{name}" if cls else (name if parent.qual == MODULE else f"{parent.qual}.{name}")
-        params = tuple(p.name.value for p in (*node.params.posonly_params, *node.params.params,
-                                              *node.params.kwonly_params))
+        params = tuple(
+            p.name.value for p in (*node.params.posonly_params, *node.params.params, *node.params.kwonly_params)
+        )
         grad = ""
         for deco in node.decorators:
             if _dotted(deco.decorator).split("(")[0].split(".")[-1] in V.NO_GRAD_CALLS:
                 grad = "no_grad"
         start, end = self.spans.get(id(node), self.stmt[-1])
-        func = Function(qual, name, cls, params, start, end, None if parent.qual == MODULE else parent.qual,
-                        grad or ("" if cls else parent.grad))
+        func = Function(
+            qual,
+            name,
+            cls,
+            params,
+            start,
+            end,
+            None if parent.qual == MODULE else parent.qual,
+            grad or ("" if cls else parent.grad),
+        )
         func.locals.update(params)
         self.ir.functions[qual] = func
         self.frames.append(_Frame(func, grad or (self.frame.grad[-1] if parent.qual != MODULE else "")))
@@ -284,9 +327,13 @@ class Walker(cst.CSTVisitor):
     def visit_If(self, node: cst.If) -> None:
         self._push_stmt(node, header_only=True)
         test = node.test
-        if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(
-                test.comparisons[0].operator, (cst.LessThan, cst.GreaterThan, cst.LessThanEqual,
-                                               cst.GreaterThanEqual)):
+        if (
+            isinstance(test, cst.Comparison)
+            and len(test.comparisons) == 1
+            and isinstance(
+                test.comparisons[0].operator, (cst.LessThan, cst.GreaterThan, cst.LessThanEqual, cst.GreaterThanEqual)
+            )
+        ):
             sides = (_dotted(test.left), _dotted(test.comparisons[0].comparator))
             if all(V.LOSS_LIKE.search(side) for side in sides) and _stores_by_index(node.body):
                 self.op("compare_select", sides[0], EMPTY, sides)
@@ -296,9 +343,14 @@ class Walker(cst.CSTVisitor):
 
     def visit_If_body(self, node: cst.If) -> None:
         test = node.test
-        if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(
-                test.comparisons[0].operator, (cst.LessThan, cst.GreaterThan, cst.LessThanEqual,
-                                               cst.GreaterThanEqual)) and _stores_by_index(node.body):
+        if (
+            isinstance(test, cst.Comparison)
+            and len(test.comparisons) == 1
+            and isinstance(
+                test.comparisons[0].operator, (cst.LessThan, cst.GreaterThan, cst.LessThanEqual, cst.GreaterThanEqual)
+            )
+            and _stores_by_index(node.body)
+        ):
             sides = (_dotted(test.left), _dotted(test.comparisons[0].comparator))
             if not all(V.LOSS_LIKE.search(side) for side in sides):  # decided by dataflow in oracle_select
                 value = self.val(test.left).union(self.val(test.comparisons[0].comparator))
@@ -315,13 +367,15 @@ class Walker(cst.CSTVisitor):
     def leave_If_orelse(self, node: cst.If) -> None:
         self.frame.guards.pop()
 
-    def _begin_loop(self, node: cst.CSTNode, targets: tuple[str, ...], iter_text: str,
-                    count: Cond | None = None) -> None:
+    def _begin_loop(
+        self, node: cst.CSTNode, targets: tuple[str, ...], iter_text: str, count: Cond | None = None
+    ) -> None:
         start, end = self.spans.get(id(node), self.stmt[-1])
         loop_id = next(self.loop_ids)
         text = " ".join(targets) + " " + iter_text
-        self.ir.loops[loop_id] = Loop(loop_id, self.frame.func.qual, start, end, targets, iter_text,
-                                      bool(V.EPOCH_LOOP.search(text)), count)
+        self.ir.loops[loop_id] = Loop(
+            loop_id, self.frame.func.qual, start, end, targets, iter_text, bool(V.EPOCH_LOOP.search(text)), count
+        )
         self.frame.loops.append(loop_id)
 
     def visit_For(self, node: cst.For) -> None:
@@ -401,7 +455,8 @@ class Walker(cst.CSTVisitor):
     def leave_AugAssign(self, node: cst.AugAssign) -> None:
         value = self.val(node.value)
         if isinstance(node.operator, cst.BitXorAssign) or (
-                isinstance(node.operator, cst.MultiplyAssign) and _is_multiplier(node.value)):
+            isinstance(node.operator, cst.MultiplyAssign) and _is_multiplier(node.value)
+        ):
             value = Val(value.deps, value.tags | {V.HASH})  # h ^= tok * P: a rolling hash
         target = node.target
         sym = self.target_sym(target)
@@ -451,9 +506,12 @@ class Walker(cst.CSTVisitor):
                     self.op("score", sym, value, name)  # per-position losses: a score, not a cache write
                 else:
                     self.table_write(sym, target)
-                if value_node is not None and _int_value(value_node) == 1 or (
-                        isinstance(value_node, cst.Name) and value_node.value == "True") or (
-                        isinstance(value_node, cst.Float) and value_node.value in ("1.0", "1.")):
+                if (
+                    value_node is not None
+                    and _int_value(value_node) == 1
+                    or (isinstance(value_node, cst.Name) and value_node.value == "True")
+                    or (isinstance(value_node, cst.Float) and value_node.value in ("1.0", "1."))
+                ):
                     slices = [_text(e.slice) for e in target.slice]
                     self.op("mask_store", sym, EMPTY, ", ".join(slices))
 
@@ -463,11 +521,15 @@ class Walker(cst.CSTVisitor):
         if top_level or reads_env(convert(value_node)):
             self.define_knob(name, value_node, self.stmt[-1][0])
 
-    def assign_tuple(self, target: cst.Tuple | cst.List, value: Val,
-                     value_node: cst.BaseExpression | None = None) -> None:
+    def assign_tuple(
+        self, target: cst.Tuple | cst.List, value: Val, value_node: cst.BaseExpression | None = None
+    ) -> None:
         elements = [e.value for e in target.elements]
-        if isinstance(value_node, (cst.Tuple, cst.List)) and len(value_node.elements) == len(elements) and not any(
-                isinstance(e, cst.StarredElement) for e in value_node.elements):
+        if (
+            isinstance(value_node, (cst.Tuple, cst.List))
+            and len(value_node.elements) == len(elements)
+            and not any(isinstance(e, cst.StarredElement) for e in value_node.elements)
+        ):
             for element, source in zip(elements, value_node.elements):  # x, y = a, b: element by element
                 self.assign(element, self.val(source.value), source.value)
             return
@@ -529,7 +591,9 @@ class Walker(cst.CSTVisitor):
         self._string(node, node.value)
 
     def leave_FormattedString(self, node: cst.FormattedString) -> None:
-        inner = EMPTY.union(*(self.val(p.expression) for p in node.parts if isinstance(p, cst.FormattedStringExpression)))
+        inner = EMPTY.union(
+            *(self.val(p.expression) for p in node.parts if isinstance(p, cst.FormattedStringExpression))
+        )
         text = "".join(p.value for p in node.parts if isinstance(p, cst.FormattedStringText))
         self._string(node, text, inner)
 
@@ -553,12 +617,19 @@ class Walker(cst.CSTVisitor):
         value = self.val(node.left).union(*(self.val(c.comparator) for c in node.comparisons))
         self.vals[id(node)] = value.as_prov()
         operands = (node.left, *(c.comparator for c in node.comparisons))
-        if len(node.comparisons) == 1 and isinstance(node.comparisons[0].operator, (cst.Equal, cst.NotEqual)) \
-                and not any(_constant_like(o) for o in operands):
+        if (
+            len(node.comparisons) == 1
+            and isinstance(node.comparisons[0].operator, (cst.Equal, cst.NotEqual))
+            and not any(_constant_like(o) for o in operands)
+        ):
             result = self.through(value.as_prov(), ID)  # the match mask, as a symbol checks can follow
             self.vals[id(node)] = result
-            self.op("token_eq", next(iter(result.deps))[0], EMPTY,
-                    (self.val(node.left), self.val(node.comparisons[0].comparator)))
+            self.op(
+                "token_eq",
+                next(iter(result.deps))[0],
+                EMPTY,
+                (self.val(node.left), self.val(node.comparisons[0].comparator)),
+            )
         if any("bos" in _dotted(o).lower() for o in operands):
             self.op("bos_mask")
 
@@ -599,8 +670,12 @@ class Walker(cst.CSTVisitor):
     def leave_Subscript(self, node: cst.Subscript) -> None:
         base = self.val(node.value)
         elements = list(node.slice)
-        index_vals = [self.val(e.slice.value) if isinstance(e.slice, cst.Index) else
-                      EMPTY.union(self.val(e.slice.lower), self.val(e.slice.upper)) for e in elements]
+        index_vals = [
+            self.val(e.slice.value)
+            if isinstance(e.slice, cst.Index)
+            else EMPTY.union(self.val(e.slice.lower), self.val(e.slice.upper))
+            for e in elements
+        ]
         index = EMPTY.union(*index_vals)
         if any(isinstance(e.slice, cst.Slice) for e in elements):
             how = _slice_shift(elements)
@@ -619,8 +694,10 @@ class Walker(cst.CSTVisitor):
             value = (base if how == ID else self.through(base, how)).union(index.as_index())
         else:
             last_index = index_vals[-1]
-            picked = Val(frozenset((sym, AT_TARGET) for sym, _ in last_index.deps),
-                         frozenset({V.AT_TARGET}) if V.TARGET in last_index.tags else frozenset())
+            picked = Val(
+                frozenset((sym, AT_TARGET) for sym, _ in last_index.deps),
+                frozenset({V.AT_TARGET}) if V.TARGET in last_index.tags else frozenset(),
+            )
             value = base.union(index.as_index(), picked) if len(elements) > 1 else base.union(index.as_index())
             base_sym = self.target_sym(node.value)
             only = elements[-1].slice.value if isinstance(elements[-1].slice, cst.Index) else None
@@ -654,8 +731,16 @@ class Walker(cst.CSTVisitor):
         self.vals[id(node)] = value
         self._call_events(node, func, dotted, last, receiver, args, kwargs, every, site)
 
-    def _call_value(self, func: cst.BaseExpression, last: str, dotted: str, receiver: Val, every: Val,
-                    site: str, func_args: Sequence[cst.Arg] = ()) -> Val:
+    def _call_value(
+        self,
+        func: cst.BaseExpression,
+        last: str,
+        dotted: str,
+        receiver: Val,
+        every: Val,
+        site: str,
+        func_args: Sequence[cst.Arg] = (),
+    ) -> Val:
         index_arg = next((a.value for a in func_args if a.keyword and a.keyword.value == "index"), None)
         if index_arg is None and func_args:
             index_arg = func_args[-1].value if isinstance(func, cst.Attribute) or len(func_args) > 2 else None
@@ -663,8 +748,14 @@ class Walker(cst.CSTVisitor):
         method = isinstance(func, cst.Attribute)
         if method and last == "join":
             return receiver.union(every)
-        if method and last in ("get", "setdefault") and func_args and not _module_like(dotted) \
-                and "environ" not in dotted and isinstance(func.value, (cst.Name, cst.Attribute, cst.Subscript)):
+        if (
+            method
+            and last in ("get", "setdefault")
+            and func_args
+            and not _module_like(dotted)
+            and "environ" not in dotted
+            and isinstance(func.value, (cst.Name, cst.Attribute, cst.Subscript))
+        ):
             return receiver.union(self.val(func_args[0].value).as_index())
         if method and last in V.PROPAGATORS and not _module_like(dotted):
             value = receiver.union(every.as_prov())
@@ -675,8 +766,10 @@ class Walker(cst.CSTVisitor):
             return value
         if last in ("gather", "take_along_dim") and args_index is not None:
             # p.gather(-1, y): the probability the model gave the realised token, a scalar per position
-            picked = Val(args_index.deps and frozenset((sym, AT_TARGET) for sym, _ in args_index.deps),
-                         frozenset({V.AT_TARGET}) if V.TARGET in args_index.tags else frozenset())
+            picked = Val(
+                args_index.deps and frozenset((sym, AT_TARGET) for sym, _ in args_index.deps),
+                frozenset({V.AT_TARGET}) if V.TARGET in args_index.tags else frozenset(),
+            )
             return receiver.as_prov().union(every.as_prov(), picked)
         if last in V.VALUE_FUNCS:
             value = every
@@ -689,8 +782,11 @@ class Walker(cst.CSTVisitor):
         if last in V.TABLE_CTORS:
             self.ir.opaque[site] = every.as_prov()
             shape = func_args[0].value if func_args else None
-            rows = isinstance(shape, cst.Tuple) and shape.elements and V.VOCAB_DIM.search(
-                _dotted(shape.elements[-1].value))
+            rows = (
+                isinstance(shape, cst.Tuple)
+                and shape.elements
+                and V.VOCAB_DIM.search(_dotted(shape.elements[-1].value))
+            )
             ident = V.TABLE_ID + site
             return Val(frozenset({(site, ID)}), frozenset({V.TABLE, V.VOCAB_ROWS, ident} if rows else {V.TABLE, ident}))
         tags = V.VAL_SOURCE if V.VAL_LOADER_CALL.search(last) else frozenset()
@@ -702,13 +798,27 @@ class Walker(cst.CSTVisitor):
     def _call_key(self, func: cst.BaseExpression, last: str) -> str:
         if isinstance(func, cst.Name):
             return f"f:{last}"
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self" \
-                and self.classes:
+        if (
+            isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Name)
+            and func.value.value == "self"
+            and self.classes
+        ):
             return f"s:{self.classes[-1]}.{last}"
         return f"m:{last}"
 
-    def _call_events(self, node: cst.Call, func: cst.BaseExpression, dotted: str, last: str, receiver: Val,
-                     args: list[Val], kwargs: dict[str, Val], every: Val, site: str) -> None:
+    def _call_events(
+        self,
+        node: cst.Call,
+        func: cst.BaseExpression,
+        dotted: str,
+        last: str,
+        receiver: Val,
+        args: list[Val],
+        kwargs: dict[str, Val],
+        every: Val,
+        site: str,
+    ) -> None:
         recv_name = _dotted(func.value) if isinstance(func, cst.Attribute) else ""
         if last == "backward" and isinstance(func, cst.Attribute):
             self.op("backward", recv_name, receiver)
@@ -723,8 +833,14 @@ class Walker(cst.CSTVisitor):
             key = args[1] if dotted.endswith("add.at") and len(args) > 1 else (args[1] if len(args) > 1 else every)
             if sym:
                 self.op("table_write", sym, key)
-        elif last in ("get", "setdefault") and args and isinstance(func, cst.Attribute) and not _module_like(dotted) \
-                and "environ" not in dotted and isinstance(func.value, (cst.Name, cst.Attribute, cst.Subscript)):
+        elif (
+            last in ("get", "setdefault")
+            and args
+            and isinstance(func, cst.Attribute)
+            and not _module_like(dotted)
+            and "environ" not in dotted
+            and isinstance(func.value, (cst.Name, cst.Attribute, cst.Subscript))
+        ):
             sym = self.target_sym(func.value)
             if sym:
                 self.op("table_get", sym, args[0])
@@ -756,8 +872,12 @@ class Walker(cst.CSTVisitor):
             self.op("param_create", dotted, every.union(receiver), _text(node, 100))
         if "is_causal" in kwargs and _is_false(node, "is_causal") and "attn_mask" not in kwargs:
             self.op("noncausal", dotted, EMPTY, _text(node, 100))
-        if last in ("append", "add_", "extend") and recv_name and V.SCORE_TARGET.search(recv_name.split(".")[-1]) \
-                and not V.NOT_SCORE.search(recv_name):
+        if (
+            last in ("append", "add_", "extend")
+            and recv_name
+            and V.SCORE_TARGET.search(recv_name.split(".")[-1])
+            and not V.NOT_SCORE.search(recv_name)
+        ):
             self.op("score", recv_name, every, recv_name)
         if V.SCORE_CALL.search(last):
             self.op("score", last, every, last)
@@ -818,13 +938,19 @@ def _stored_names(body: cst.BaseSuite) -> list[str]:
         for small in statement.body:
             if isinstance(small, cst.Assign):
                 out.extend(_store_name(t.target) for t in small.targets if isinstance(t.target, cst.Subscript))
-            elif isinstance(small, cst.Expr) and isinstance(small.value, cst.Call) \
-                    and isinstance(small.value.func, cst.Attribute) and small.value.func.attr.value in ("copy_", "fill_"):
+            elif (
+                isinstance(small, cst.Expr)
+                and isinstance(small.value, cst.Call)
+                and isinstance(small.value.func, cst.Attribute)
+                and small.value.func.attr.value in ("copy_", "fill_")
+            ):
                 out.append(_store_name(small.value.func.value))
     return [n for n in out if n]
 
 
-_CONSTANT_NAME = re.compile(r"(^|_)(id|ids?x|index|bos|eos|pad|sep|unk|ignore|token|tok|value|val|none|null|mask)$|^[A-Z0-9_]+$")
+_CONSTANT_NAME = re.compile(
+    r"(^|_)(id|ids?x|index|bos|eos|pad|sep|unk|ignore|token|tok|value|val|none|null|mask)$|^[A-Z0-9_]+$"
+)
 
 
 def _constant_like(node: cst.BaseExpression) -> bool:
@@ -862,8 +988,10 @@ def _is_hash(node: cst.BinaryOperation) -> bool:
     if isinstance(op, cst.Multiply):
         return any(_is_multiplier(side) for side in (node.left, node.right))
     if isinstance(op, cst.BitOr):
-        return any(isinstance(s, cst.BinaryOperation) and isinstance(s.operator, cst.LeftShift)
-                   for s in (node.left, node.right))
+        return any(
+            isinstance(s, cst.BinaryOperation) and isinstance(s.operator, cst.LeftShift)
+            for s in (node.left, node.right)
+        )
     return False
 
 

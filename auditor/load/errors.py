@@ -7,4 +7,3 @@ class InputError(Exception):
 
 class Unanalyzable(Exception):
     """Empty, binary, undecodable or unparsable code, or a missing sibling: verdict `unanalyzable`, exit 1."""
-

@@ -6,6 +6,7 @@ lead out of it are ignored) and with a size cap, because the judged party wrote 
 Raises `InputError` (exit 2) for a missing path, a folder without a script or a malformed submission.json, and
 `Unanalyzable` for code that cannot be audited (empty, binary, undecodable, oversized, undecodable shim).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,8 +34,9 @@ _MAX_SIBLINGS = 32
 _TEXT_CAP = 4 << 20  # README, *.sh, submission.json: bytes read at most
 _ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]+")
 _ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.DOTALL)
-_COMMAND_PREFIXES = frozenset({"export", "env", "declare", "typeset", "local", "readonly", "do", "then", "else",
-                               "{", "time", "!"})
+_COMMAND_PREFIXES = frozenset(
+    {"export", "env", "declare", "typeset", "local", "readonly", "do", "then", "else", "{", "time", "!"}
+)
 _NON_SHELL_FENCES = frozenset({"python", "py", "python3", "json", "jsonc", "yaml", "yml", "toml", "diff", "patch"})
 _README_COMMAND = re.compile(r"^(?:\$\s+)?(?:(?:export|env)\s+)?(?:[A-Z][A-Z0-9_]+=|torchrun\b|python3?\b)")
 _HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$")
@@ -261,8 +263,7 @@ def read_claims(folder: Path) -> Claims:
     bytes_total = _as_int(record.get("bytes_total"))
     if bytes_total is None:
         bytes_total = _as_int(record.get("artifact_bytes_max"))
-    return Claims(title=title, val_bpb=_as_float(record.get("val_bpb")), seeds=_seeds(record),
-                  bytes_total=bytes_total)
+    return Claims(title=title, val_bpb=_as_float(record.get("val_bpb")), seeds=_seeds(record), bytes_total=bytes_total)
 
 
 def _as_float(value: object) -> float | None:
@@ -436,14 +437,14 @@ def _expand(value: str, env: dict[str, str]) -> str:
     out: list[str] = []
     i = 0
     while i < len(value):
-        if value[i] == "$" and value[i + 1:i + 2] == "{":
+        if value[i] == "$" and value[i + 1 : i + 2] == "{":
             end = _closing_brace(value, i + 1)
             if end < 0:
                 out.append(value[i:])
                 break
-            ref = re.fullmatch(r"([A-Za-z_]\w*)(?:(:?[-=])(.*))?", value[i + 2:end], re.DOTALL)
+            ref = re.fullmatch(r"([A-Za-z_]\w*)(?:(:?[-=])(.*))?", value[i + 2 : end], re.DOTALL)
             if ref is None:
-                out.append(value[i:end + 1])
+                out.append(value[i : end + 1])
             else:
                 name, op, default = ref.groups()
                 known = env.get(name)
@@ -452,10 +453,10 @@ def _expand(value: str, env: dict[str, str]) -> str:
                 elif op:
                     out.append(_expand(default, env))
                 else:
-                    out.append(value[i:end + 1])
+                    out.append(value[i : end + 1])
             i = end + 1
             continue
-        if value[i] == "$" and (ref := re.match(r"[A-Za-z_]\w*", value[i + 1:])):
+        if value[i] == "$" and (ref := re.match(r"[A-Za-z_]\w*", value[i + 1 :])):
             out.append(env.get(ref.group(0), "$" + ref.group(0)))
             i += 1 + len(ref.group(0))
             continue

@@ -10,6 +10,7 @@ string and path helpers, and reading a file from the script's own folder; anythi
 Usage: `unwrap(text, script=Path("records/x/train_gpt.py"))` -> `Unwrapped(code, wrapper, siblings, layers)`.
 References: PEP 263 (source encodings), `lzma`/`zlib`/`bz2`/`base64` stdlib docs, libcst matchers.
 """
+
 from __future__ import annotations
 
 import ast
@@ -103,8 +104,14 @@ class _Scope:
     env: list[tuple[cst.BaseExpression | None, cst.BaseExpression, bool]] = field(default_factory=list)
 
     def snapshot(self) -> _Scope:
-        return replace(self, modules=dict(self.modules), names=dict(self.names), assigns=dict(self.assigns),
-                       star=list(self.star), env=list(self.env))
+        return replace(
+            self,
+            modules=dict(self.modules),
+            names=dict(self.names),
+            assigns=dict(self.assigns),
+            star=list(self.star),
+            env=list(self.env),
+        )
 
     def qual(self, node: cst.BaseExpression) -> str:
         """The dotted name `node` refers to through the imports ("o.environ.get" -> "os.environ.get"), else ""."""
@@ -121,15 +128,53 @@ def _is_literal_string(node: cst.BaseExpression) -> bool:
 
 
 # Calls a shim may make before its exec: they set up the process but cannot change what is exec'd.
-_SETUP_CALLS = frozenset({"os.environ.setdefault", "os.environ.update", "sys.path.insert", "sys.path.append",
-                          "builtins.print", "warnings.filterwarnings", "warnings.simplefilter"})
+_SETUP_CALLS = frozenset(
+    {
+        "os.environ.setdefault",
+        "os.environ.update",
+        "sys.path.insert",
+        "sys.path.append",
+        "builtins.print",
+        "warnings.filterwarnings",
+        "warnings.simplefilter",
+    }
+)
 _SETUP_METHODS = frozenset({"setdefault", "update", "insert", "append", "print", "filterwarnings", "simplefilter"})
 # Side-effect-free helpers allowed inside the arguments of those calls.
-_PURE_CALLS = frozenset({"os.path.join", "os.path.dirname", "os.path.basename", "os.path.abspath", "os.path.realpath",
-                         "os.path.normpath", "os.path.expanduser", "os.getcwd", "os.getenv", "os.environ.get",
-                         "pathlib.Path", "builtins.str", "builtins.int", "builtins.float", "builtins.repr"})
-_PURE_METHODS = frozenset({"resolve", "absolute", "with_name", "with_suffix", "joinpath", "format", "replace",
-                           "strip", "lower", "upper", "get"})
+_PURE_CALLS = frozenset(
+    {
+        "os.path.join",
+        "os.path.dirname",
+        "os.path.basename",
+        "os.path.abspath",
+        "os.path.realpath",
+        "os.path.normpath",
+        "os.path.expanduser",
+        "os.getcwd",
+        "os.getenv",
+        "os.environ.get",
+        "pathlib.Path",
+        "builtins.str",
+        "builtins.int",
+        "builtins.float",
+        "builtins.repr",
+    }
+)
+_PURE_METHODS = frozenset(
+    {
+        "resolve",
+        "absolute",
+        "with_name",
+        "with_suffix",
+        "joinpath",
+        "format",
+        "replace",
+        "strip",
+        "lower",
+        "upper",
+        "get",
+    }
+)
 _READ_MODES = frozenset("rbt")
 
 
@@ -140,8 +185,9 @@ def _pure(node: cst.BaseExpression, scope: _Scope) -> bool:
     if isinstance(node, cst.Attribute):
         return _pure(node.value, scope)
     if isinstance(node, cst.FormattedString):
-        return all(_pure(part.expression, scope) for part in node.parts
-                   if isinstance(part, cst.FormattedStringExpression))
+        return all(
+            _pure(part.expression, scope) for part in node.parts if isinstance(part, cst.FormattedStringExpression)
+        )
     if isinstance(node, cst.BinaryOperation):
         return _pure(node.left, scope) and _pure(node.right, scope)
     if isinstance(node, cst.UnaryOperation):
@@ -149,18 +195,23 @@ def _pure(node: cst.BaseExpression, scope: _Scope) -> bool:
     if isinstance(node, (cst.Tuple, cst.List)):
         return all(isinstance(e, cst.Element) and _pure(e.value, scope) for e in node.elements)
     if isinstance(node, cst.Dict):
-        return all(isinstance(e, cst.DictElement) and _pure(e.key, scope) and _pure(e.value, scope)
-                   for e in node.elements)
+        return all(
+            isinstance(e, cst.DictElement) and _pure(e.key, scope) and _pure(e.value, scope) for e in node.elements
+        )
     if isinstance(node, cst.Subscript):
         return _pure(node.value, scope) and all(
-            isinstance(s.slice, cst.Index) and _pure(s.slice.value, scope) for s in node.slice)
+            isinstance(s.slice, cst.Index) and _pure(s.slice.value, scope) for s in node.slice
+        )
     if isinstance(node, cst.Call):
         if any(arg.star for arg in node.args) or not all(_pure(arg.value, scope) for arg in node.args):
             return False
         if scope.qual(node.func) in _PURE_CALLS:
             return True
-        return (isinstance(node.func, cst.Attribute) and node.func.attr.value in _PURE_METHODS
-                and _pure(node.func.value, scope))
+        return (
+            isinstance(node.func, cst.Attribute)
+            and node.func.attr.value in _PURE_METHODS
+            and _pure(node.func.value, scope)
+        )
     return False
 
 
@@ -193,8 +244,12 @@ def _shim_with(stmt: cst.With, scope: _Scope, execs: list[tuple[cst.Call, _Scope
     if stmt.asynchronous is not None or len(stmt.items) != 1:
         return False
     item = stmt.items[0]
-    if (item.asname is None or not isinstance(item.asname.name, cst.Name) or not isinstance(item.item, cst.Call)
-            or not _open_call(item.item, scope)):
+    if (
+        item.asname is None
+        or not isinstance(item.asname.name, cst.Name)
+        or not isinstance(item.item, cst.Call)
+        or not _open_call(item.item, scope)
+    ):
         return False
     before = len(execs)
     scope.assigns[item.asname.name.value] = item.item  # `fh.read()` evaluates as `open(PATH).read()`
@@ -232,8 +287,12 @@ def _shim_small(small: cst.BaseSmallStatement, scope: _Scope, execs: list[tuple[
         for target in small.targets:
             if isinstance(target.target, cst.Name):
                 scope.assigns[target.target.value] = small.value
-            elif (isinstance(target.target, cst.Subscript) and scope.qual(target.target.value) == "os.environ"
-                  and len(target.target.slice) == 1 and isinstance(target.target.slice[0].slice, cst.Index)):
+            elif (
+                isinstance(target.target, cst.Subscript)
+                and scope.qual(target.target.value) == "os.environ"
+                and len(target.target.slice) == 1
+                and isinstance(target.target.slice[0].slice, cst.Index)
+            ):
                 scope.env.append((target.target.slice[0].slice.value, small.value, True))
         return True
     if isinstance(small, cst.AnnAssign):
@@ -246,7 +305,8 @@ def _shim_small(small: cst.BaseSmallStatement, scope: _Scope, execs: list[tuple[
             binary = {cst.AddAssign: cst.Add, cst.BitOrAssign: cst.BitOr}.get(type(op))
             if binary is not None:  # `s += "..."`: a payload built piece by piece
                 scope.assigns[small.target.value] = cst.BinaryOperation(
-                    left=scope.assigns[small.target.value], operator=binary(), right=small.value)
+                    left=scope.assigns[small.target.value], operator=binary(), right=small.value
+                )
             else:
                 scope.assigns.pop(small.target.value)
         return True
@@ -297,18 +357,28 @@ def _ast_shim_count(body: list[ast.stmt]) -> int | None:
                 continue
             func = value.func if isinstance(value, ast.Call) else None
             if (isinstance(func, ast.Name) and func.id == "print") or (
-                    isinstance(func, ast.Attribute) and func.attr in _SETUP_METHODS):
+                isinstance(func, ast.Attribute) and func.attr in _SETUP_METHODS
+            ):
                 continue  # maybe a setup call: libcst checks what it calls
             return None
-        if (isinstance(stmt, ast.With) and len(stmt.items) == 1 and isinstance(stmt.items[0].context_expr, ast.Call)
-                and isinstance(stmt.items[0].optional_vars, ast.Name)):
+        if (
+            isinstance(stmt, ast.With)
+            and len(stmt.items) == 1
+            and isinstance(stmt.items[0].context_expr, ast.Call)
+            and isinstance(stmt.items[0].optional_vars, ast.Name)
+        ):
             inner = _ast_shim_count(stmt.body)
             if not inner:
                 return None
             count += inner
             continue
-        if (isinstance(stmt, ast.If) and not stmt.orelse and isinstance(stmt.test, ast.Compare)
-                and isinstance(stmt.test.left, ast.Name) and stmt.test.left.id == "__name__"):
+        if (
+            isinstance(stmt, ast.If)
+            and not stmt.orelse
+            and isinstance(stmt.test, ast.Compare)
+            and isinstance(stmt.test.left, ast.Name)
+            and stmt.test.left.id == "__name__"
+        ):
             inner = _ast_shim_count(stmt.body)
             if inner is None:
                 return None
@@ -383,17 +453,28 @@ class _File:
 
 _MODULES = frozenset({"lzma", "zlib", "bz2", "gzip", "base64", "os", "os.path", "pathlib", "io", "builtins"})
 _CONSTS: dict[str, Any] = {
-    **{f"lzma.{n}": getattr(lzma, n) for n in dir(lzma) if n.split("_")[0] in {"FORMAT", "FILTER", "CHECK",
-                                                                              "PRESET", "MF", "MODE"}},
+    **{
+        f"lzma.{n}": getattr(lzma, n)
+        for n in dir(lzma)
+        if n.split("_")[0] in {"FORMAT", "FILTER", "CHECK", "PRESET", "MF", "MODE"}
+    },
     "zlib.MAX_WBITS": zlib.MAX_WBITS,
     "zlib.DEF_BUF_SIZE": zlib.DEF_BUF_SIZE,
 }
 _BUILTINS = frozenset({"open", "compile", "__import__", "bytes", "str"})
 _OP_NAMES = {  # short names for the wrapper description, outermost call first
-    "lzma.decompress": "lzma", "zlib.decompress": "zlib", "bz2.decompress": "bz2", "gzip.decompress": "gzip",
-    "base64.b85decode": "b85", "base64.b64decode": "b64", "base64.standard_b64decode": "b64",
-    "base64.urlsafe_b64decode": "b64url", "base64.decodebytes": "b64", "base64.a85decode": "a85",
-    "base64.b32decode": "b32", "base64.b16decode": "b16",
+    "lzma.decompress": "lzma",
+    "zlib.decompress": "zlib",
+    "bz2.decompress": "bz2",
+    "gzip.decompress": "gzip",
+    "base64.b85decode": "b85",
+    "base64.b64decode": "b64",
+    "base64.standard_b64decode": "b64",
+    "base64.urlsafe_b64decode": "b64url",
+    "base64.decodebytes": "b64",
+    "base64.a85decode": "a85",
+    "base64.b32decode": "b32",
+    "base64.b16decode": "b16",
 }
 _TEXT_CODECS = frozenset({"utf-8", "ascii", "latin-1", "iso8859-1"})
 
@@ -589,7 +670,7 @@ class _Evaluator:
 
     def _method(self, obj: Any, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         if isinstance(obj, (bytes, bytearray)) and name == "decode":
-            encoding = (args[0] if args else kwargs.get("encoding", "utf-8"))
+            encoding = args[0] if args else kwargs.get("encoding", "utf-8")
             return self._decode_text(bytes(obj), encoding)
         if isinstance(obj, str) and name == "encode":
             return obj.encode(args[0] if args else kwargs.get("encoding", "utf-8"))
@@ -660,6 +741,7 @@ class _Evaluator:
             result = func(_as_bytes(data), *args, **kwargs)
             self.ops.append(short)
             return result
+
         return decode
 
     def _check_cap(self, total: int) -> None:
@@ -677,8 +759,7 @@ class _Evaluator:
         chunks: list[bytes] = []
         total = 0
         while True:  # concatenated streams, like lzma.decompress, but with an output cap
-            decoder = lzma.LZMADecompressor(format=format, memlimit=None if raw else _LZMA_MEMLIMIT,
-                                            filters=filters)
+            decoder = lzma.LZMADecompressor(format=format, memlimit=None if raw else _LZMA_MEMLIMIT, filters=filters)
             chunk = decoder.decompress(data, max_length=self.cap + 1 - total)
             total += len(chunk)
             chunks.append(chunk)
@@ -719,8 +800,9 @@ class _Evaluator:
         self.ops.append("bz2")
         return b"".join(chunks)
 
-    def _open(self, file: Any, mode: Any = "r", buffering: Any = -1, encoding: Any = None, *args: Any,
-              **kwargs: Any) -> _File:
+    def _open(
+        self, file: Any, mode: Any = "r", buffering: Any = -1, encoding: Any = None, *args: Any, **kwargs: Any
+    ) -> _File:
         if not isinstance(mode, str) or not set(mode) <= _READ_MODES:
             raise _Unsupported(f"open in mode {mode!r}")
         _check_encoding(encoding)
@@ -738,8 +820,9 @@ class _Evaluator:
             raise Unanalyzable(f"execs missing sibling file {name}")
         size = os.path.getsize(real)
         if size > self.cap:
-            raise Unanalyzable(f"sibling file {name} is {size} bytes, over the {self.cap}-byte limit "
-                               "(raise it with --max-bytes)")
+            raise Unanalyzable(
+                f"sibling file {name} is {size} bytes, over the {self.cap}-byte limit (raise it with --max-bytes)"
+            )
         with open(real, "rb") as handle:
             data = handle.read(self.cap + 1)
         self.files.append(name)
@@ -854,14 +937,21 @@ def unwrap(text: str, *, script: Path, max_bytes: int = 1_000_000) -> Unwrapped:
             defaults.pop(name, None)
         descriptions.append(description)
         siblings.extend(f for f in files if f not in siblings)
-    return Unwrapped(code=code, wrapper=" -> ".join(descriptions) or None, siblings=tuple(siblings),
-                     layers=len(descriptions), env_defaults=defaults, env_overrides=overrides)
+    return Unwrapped(
+        code=code,
+        wrapper=" -> ".join(descriptions) or None,
+        siblings=tuple(siblings),
+        layers=len(descriptions),
+        env_defaults=defaults,
+        env_overrides=overrides,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- imports
 
-_IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+(\.*)([A-Za-z_][\w.]*)?[ \t]+import[ \t]+(.+)|import[ \t]+(.+))$",
-                          re.MULTILINE)
+_IMPORT_LINE = re.compile(
+    r"^[ \t]*(?:from[ \t]+(\.*)([A-Za-z_][\w.]*)?[ \t]+import[ \t]+(.+)|import[ \t]+(.+))$", re.MULTILINE
+)
 
 
 def imported_modules(text: str) -> list[str]:

@@ -3,6 +3,7 @@
 `RENDERERS` maps the `--format` / `--write FORMAT=PATH` names to them. Renderers read the report model and the rule
 catalogue only: no libcst, no printing, no files.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

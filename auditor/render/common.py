@@ -2,6 +2,7 @@
 
 Every renderer reads the report model and the rule catalogue only; nothing here touches files, argv or libcst.
 """
+
 from __future__ import annotations
 
 import posixpath
@@ -28,8 +29,9 @@ RECOMMENDATION = {
     Verdict.UNANALYZABLE: "HOLD",
 }
 
-MERGE_CONDITION = ("pending the usual record-track checks (3 seeds, 16,000,000-byte cap, "
-                   "600 s train + 600 s eval on 8xH100 SXM)")
+MERGE_CONDITION = (
+    "pending the usual record-track checks (3 seeds, 16,000,000-byte cap, 600 s train + 600 s eval on 8xH100 SXM)"
+)
 UNANALYZABLE_CONDITION = "could not be analysed; a human must read it"
 CLEAN_REASON = "no banned construct found"
 
@@ -85,8 +87,9 @@ def counts(result: AuditResult) -> dict[Severity, int]:
 
 def counts_text(result: AuditResult) -> str:
     tally = counts(result)
-    return (f"{tally[Severity.ILLEGAL]} illegal · {tally[Severity.NEEDS_REVIEW]} needs review · "
-            f"{tally[Severity.INFO]} info")
+    return (
+        f"{tally[Severity.ILLEGAL]} illegal · {tally[Severity.NEEDS_REVIEW]} needs review · {tally[Severity.INFO]} info"
+    )
 
 
 def check_counts_text(result: AuditResult) -> str:

@@ -3,6 +3,7 @@
 Renders into a string; the CLI decides where it goes. With `color=False` the output is plain text (NO_COLOR,
 pipes). Every string from the report goes through `Text`, never markup, so code like `x[i]` prints as written.
 """
+
 from __future__ import annotations
 
 import io
@@ -15,15 +16,37 @@ from rich.table import Table
 from rich.text import Text
 
 from auditor.model import AuditResult, Evidence, Finding, Report, Severity, Verdict
-from auditor.render.common import (COMPLIANCE, MERGE_CONDITION, UNANALYZABLE_CONDITION, check_counts_text,
-                                   check_title, compliance_reason, consecutive, counts_text, format_bpb, lines_text,
-                                   recommendation, rule_spec, rule_title, sorted_findings)
+from auditor.render.common import (
+    COMPLIANCE,
+    MERGE_CONDITION,
+    UNANALYZABLE_CONDITION,
+    check_counts_text,
+    check_title,
+    compliance_reason,
+    consecutive,
+    counts_text,
+    format_bpb,
+    lines_text,
+    recommendation,
+    rule_spec,
+    rule_title,
+    sorted_findings,
+)
 
 SEVERITY_STYLE = {Severity.ILLEGAL: "bold red", Severity.NEEDS_REVIEW: "bold yellow", Severity.INFO: "bold cyan"}
-VERDICT_STYLE = {Verdict.CLEAN: "bold green", Verdict.NEEDS_REVIEW: "bold yellow", Verdict.ILLEGAL: "bold red",
-                 Verdict.UNANALYZABLE: "bold magenta"}
-STATUS_STYLE = {"FOUND": "bold red", "HOLD": "bold yellow", "CLEAR": "green", "NOT PRESENT": "dim",
-                "DISABLED": "yellow"}
+VERDICT_STYLE = {
+    Verdict.CLEAN: "bold green",
+    Verdict.NEEDS_REVIEW: "bold yellow",
+    Verdict.ILLEGAL: "bold red",
+    Verdict.UNANALYZABLE: "bold magenta",
+}
+STATUS_STYLE = {
+    "FOUND": "bold red",
+    "HOLD": "bold yellow",
+    "CLEAR": "green",
+    "NOT PRESENT": "dim",
+    "DISABLED": "yellow",
+}
 SYNTAX_THEME = "ansi_dark"  # follows the terminal's own palette
 
 
@@ -46,14 +69,26 @@ def _header(report: Report, result: AuditResult) -> RenderableType:
     lines = [Text.assemble((f"{report.tool_name} {report.tool_version}", "bold"), " · ", (result.path, "bold"))]
     source = result.source
     if source is not None:
-        facts = Text.assemble(("script ", "dim"), source.script, ("  sha256 ", "dim"), source.sha256[:12],
-                              ("  size ", "dim"), f"{source.size:,} bytes")
+        facts = Text.assemble(
+            ("script ", "dim"),
+            source.script,
+            ("  sha256 ", "dim"),
+            source.sha256[:12],
+            ("  size ", "dim"),
+            f"{source.size:,} bytes",
+        )
         lines.append(facts)
         if source.wrapper:
             inner = f" ({source.inner_size:,} bytes decoded)" if source.inner_size is not None else ""
-            lines.append(Text.assemble(("decoded from ", "dim"), (source.wrapper, "magenta"), inner,
-                                       ("; line numbers below are in the decoded code", "dim"),
-                                       (SIBLING_LINES if _in_siblings(result) else "", "dim")))
+            lines.append(
+                Text.assemble(
+                    ("decoded from ", "dim"),
+                    (source.wrapper, "magenta"),
+                    inner,
+                    ("; line numbers below are in the decoded code", "dim"),
+                    (SIBLING_LINES if _in_siblings(result) else "", "dim"),
+                )
+            )
         if source.siblings:
             lines.append(Text.assemble(("siblings ", "dim"), ", ".join(source.siblings)))
     claims = result.claims
@@ -72,10 +107,19 @@ def _excerpt(finding: Finding) -> RenderableType:
     if consecutive(evidence):
         first = evidence[0].line or 1
         last = evidence[-1].line or first
-        highlight = {n for n in range(finding.line or 0, (finding.end_line or finding.line or 0) + 1)
-                     if first <= n <= last}
-        code = Syntax("\n".join(hop.text for hop in evidence), "python", theme=SYNTAX_THEME, line_numbers=True,
-                      start_line=first, highlight_lines=highlight, word_wrap=True, background_color="default")
+        highlight = {
+            n for n in range(finding.line or 0, (finding.end_line or finding.line or 0) + 1) if first <= n <= last
+        }
+        code = Syntax(
+            "\n".join(hop.text for hop in evidence),
+            "python",
+            theme=SYNTAX_THEME,
+            line_numbers=True,
+            start_line=first,
+            highlight_lines=highlight,
+            word_wrap=True,
+            background_color="default",
+        )
         notes = [Text.assemble((f"L{hop.line} ", "dim"), _flat(hop.note)) for hop in evidence if hop.note]
         return Group(code, *notes)
     table = Table(box=None, show_header=True, header_style="dim", pad_edge=False, expand=False)
@@ -96,9 +140,12 @@ def _panel(number: int, finding: Finding, wrapped: bool) -> Panel:
     if finding.path is not None:  # a sibling module: `ngram_cache.py:L42`
         where = f"{finding.path}:{where}"
     decoded = wrapped and finding.path is None  # a sibling module is read as shipped
-    title = Text.assemble((f"{number}. ", "bold"), (finding.rule, SEVERITY_STYLE[finding.severity]),
-                          f" · {finding.severity.value} · {finding.confidence.value} confidence · {where}",
-                          (" (decoded)" if decoded else "", "magenta"))
+    title = Text.assemble(
+        (f"{number}. ", "bold"),
+        (finding.rule, SEVERITY_STYLE[finding.severity]),
+        f" · {finding.severity.value} · {finding.confidence.value} confidence · {where}",
+        (" (decoded)" if decoded else "", "magenta"),
+    )
     body: list[RenderableType] = [Text(rule_title(finding.rule), style="bold"), Text(finding.message)]
     if finding.knob:
         body.append(Text.assemble(("Off by default; switched on by ", "yellow"), (finding.knob, "bold yellow"), "."))
@@ -124,9 +171,12 @@ def _summary(findings: list[Finding]) -> RenderableType:
         where = lines_text(finding.line) or "?"
         if finding.path is not None:
             where = f"{finding.path}:{where}"
-        table.add_row(Text(where, style="dim"),
-                      Text(finding.rule, style=SEVERITY_STYLE[finding.severity]),
-                      Text(f"{finding.severity.value}/{finding.confidence.value}"), Text(_flat(finding.message)))
+        table.add_row(
+            Text(where, style="dim"),
+            Text(finding.rule, style=SEVERITY_STYLE[finding.severity]),
+            Text(f"{finding.severity.value}/{finding.confidence.value}"),
+            Text(_flat(finding.message)),
+        )
     return table
 
 
@@ -138,21 +188,29 @@ def _checks(result: AuditResult) -> RenderableType:
     table.add_column("lines", overflow="fold")
     table.add_column("note", overflow="fold")
     for number, outcome in enumerate(result.checks, 1):
-        table.add_row(Text(f"Check {number}"), Text(check_title(outcome.rule, outcome.title)),
-                      Text(outcome.status.value, style=STATUS_STYLE.get(outcome.status.value, "")),
-                      Text(", ".join(f"L{n}" for n in outcome.lines)), Text(_flat(outcome.note)))
+        table.add_row(
+            Text(f"Check {number}"),
+            Text(check_title(outcome.rule, outcome.title)),
+            Text(outcome.status.value, style=STATUS_STYLE.get(outcome.status.value, "")),
+            Text(", ".join(f"L{n}" for n in outcome.lines)),
+            Text(_flat(outcome.note)),
+        )
     return table
 
 
 def _verdict(result: AuditResult) -> RenderableType:
     style = VERDICT_STYLE[result.verdict]
     advice = recommendation(result)
-    lines = [Text.assemble(("Verdict: ", "bold"), (COMPLIANCE[result.verdict], style), " — ",
-                           _flat(compliance_reason(result)))]
+    lines = [
+        Text.assemble(
+            ("Verdict: ", "bold"), (COMPLIANCE[result.verdict], style), " — ", _flat(compliance_reason(result))
+        )
+    ]
     if result.verdict is not Verdict.UNANALYZABLE:
         checks = check_counts_text(result)
-        lines.append(Text.assemble(("Findings: ", "bold"), counts_text(result),
-                                   ("; checks: " + checks) if checks else ""))
+        lines.append(
+            Text.assemble(("Findings: ", "bold"), counts_text(result), ("; checks: " + checks) if checks else "")
+        )
     if result.verdict is Verdict.CLEAN:
         why = MERGE_CONDITION
     elif result.verdict is Verdict.UNANALYZABLE:
@@ -184,9 +242,18 @@ def _result(report: Report, result: AuditResult) -> list[RenderableType]:
 
 def render(report: Report, color: bool = False, width: int = 100) -> str:
     buffer = io.StringIO()
-    console = Console(file=buffer, force_terminal=color, color_system="truecolor" if color else None, width=width,
-                      no_color=not color, highlight=False, markup=False, emoji=False, legacy_windows=False,
-                      _environ={})  # the environment must not change the rendering: the caller chose already
+    console = Console(
+        file=buffer,
+        force_terminal=color,
+        color_system="truecolor" if color else None,
+        width=width,
+        no_color=not color,
+        highlight=False,
+        markup=False,
+        emoji=False,
+        legacy_windows=False,
+        _environ={},
+    )  # the environment must not change the rendering: the caller chose already
     for index, result in enumerate(report.results):
         if index:
             console.print(Rule(style="dim"))

@@ -4,11 +4,20 @@
 written: the CLI appends the Markdown review to $GITHUB_STEP_SUMMARY itself.
 Format: https://docs.github.com/actions/using-workflows/workflow-commands-for-github-actions
 """
+
 from __future__ import annotations
 
 from auditor.model import AuditResult, Finding, Report, Severity, Verdict
-from auditor.render.common import (UNANALYZABLE_RULE, decoded_note, error_text, finding_path, rule_spec, rule_title,
-                                   script_path, sorted_findings)
+from auditor.render.common import (
+    UNANALYZABLE_RULE,
+    decoded_note,
+    error_text,
+    finding_path,
+    rule_spec,
+    rule_title,
+    script_path,
+    sorted_findings,
+)
 
 COMMAND = {Severity.ILLEGAL: "error", Severity.NEEDS_REVIEW: "warning", Severity.INFO: "notice"}
 

@@ -2,6 +2,7 @@
 
 `render(report)` returns the text; `document(report)` returns the same data as plain dicts for callers that embed it.
 """
+
 from __future__ import annotations
 
 import json

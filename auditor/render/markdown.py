@@ -5,19 +5,35 @@ deterministic (no timestamps) and stays under GitHub's comment cap: findings pas
 Everything the submission wrote (title, seeds, paths) is escaped: the judged party must not be able to inject
 markup, mentions or a second marker into the review.
 """
+
 from __future__ import annotations
 
 import re
 
 from auditor.model import AuditResult, CheckOutcome, Evidence, Finding, Report, Verdict
-from auditor.render.common import (CLEAN_REASON, COMPLIANCE, MERGE_CONDITION, UNANALYZABLE_CONDITION, check_title,
-                                   compliance_reason, counts_text, error_text, format_bpb, lines_text, recommendation,
-                                   rule_spec, rule_title, sorted_findings, where_text)
+from auditor.render.common import (
+    CLEAN_REASON,
+    COMPLIANCE,
+    MERGE_CONDITION,
+    UNANALYZABLE_CONDITION,
+    check_title,
+    compliance_reason,
+    counts_text,
+    error_text,
+    format_bpb,
+    lines_text,
+    recommendation,
+    rule_spec,
+    rule_title,
+    sorted_findings,
+    where_text,
+)
 
 MARKER = "<!-- pgolf-audit:v1 -->"
 LIMIT = 60_000  # characters; GitHub rejects comments over 65,536
-CAVEAT = ("*Auto-classification caveat:* static analysis by pgolf-audit; "
-          "if this review misread your code, please say so.")
+CAVEAT = (
+    "*Auto-classification caveat:* static analysis by pgolf-audit; if this review misread your code, please say so."
+)
 HOP_MAX_LINES = 12
 HOP_MAX_WIDTH = 300
 NOTE_RESERVE = 300  # room kept per result for the truncation note
@@ -28,6 +44,7 @@ _CODE_SPAN = re.compile(r"(`[^`\n]*`)")
 
 
 # --- escaping -------------------------------------------------------------------------------------------------
+
 
 def _untrusted(text: str) -> str:
     """Text written by the submission: one line, every Markdown/HTML character escaped, no @mentions."""
@@ -80,6 +97,7 @@ def _indent(text: str, width: int) -> str:
 
 # --- pieces ---------------------------------------------------------------------------------------------------
 
+
 def _key_line(result: AuditResult) -> str:
     claims = result.claims
     bpb = format_bpb(claims.val_bpb) if claims.val_bpb is not None else "not claimed"
@@ -90,8 +108,10 @@ def _key_line(result: AuditResult) -> str:
     artifact = f"{claims.bytes_total:,} bytes" if claims.bytes_total is not None else "not claimed"
     reason = compliance_reason(result)
     reason = _untrusted(reason) if result.verdict is Verdict.UNANALYZABLE else _inline(reason)
-    return (f"**BPB:** {bpb} | **Seeds:** {seeds} | **Artifact:** {artifact} | "
-            f"**Compliance:** {COMPLIANCE[result.verdict]} — {reason}")
+    return (
+        f"**BPB:** {bpb} | **Seeds:** {seeds} | **Artifact:** {artifact} | "
+        f"**Compliance:** {COMPLIANCE[result.verdict]} — {reason}"
+    )
 
 
 def _what_this_does(result: AuditResult) -> str:
@@ -126,7 +146,7 @@ def _found_header(result: AuditResult) -> str:
 
 def _clip(text: str) -> list[str]:
     lines = text.splitlines() or [""]
-    clipped = [line if len(line) <= HOP_MAX_WIDTH else line[:HOP_MAX_WIDTH - 1] + "…" for line in lines]
+    clipped = [line if len(line) <= HOP_MAX_WIDTH else line[: HOP_MAX_WIDTH - 1] + "…" for line in lines]
     if len(clipped) > HOP_MAX_LINES:
         clipped = clipped[:HOP_MAX_LINES] + [f"# … {len(lines) - HOP_MAX_LINES} more lines"]
     return clipped
@@ -153,8 +173,10 @@ def _finding_block(number: int, finding: Finding, wrapped: bool) -> str:
     else:
         where = lines_text(finding.line, finding.end_line)
         located = f"`{where}`" + (" (decoded)" if wrapped else "") if where else "line unknown"
-    head = (f"{number}. **{_code(finding.rule)}** — {_inline(rule_title(finding.rule))} · "
-            f"{finding.severity.value} · {finding.confidence.value} confidence · {located}")
+    head = (
+        f"{number}. **{_code(finding.rule)}** — {_inline(rule_title(finding.rule))} · "
+        f"{finding.severity.value} · {finding.confidence.value} confidence · {located}"
+    )
     paragraphs = [_inline(finding.message)]
     if finding.knob:
         paragraphs.append(f"Off by default; switched on by {_code(finding.knob)}.")
@@ -207,8 +229,10 @@ def _recommendation(result: AuditResult) -> str:
 
 def _footer(report: Report, result: AuditResult) -> str:
     sha = result.source.sha256 if result.source else "n/a"
-    return (f"---\n\n<sub>{_inline(report.tool_name)} {_inline(report.tool_version)} · sha256 {sha} · "
-            f"reproduce: {_code(report.command)}</sub>")
+    return (
+        f"---\n\n<sub>{_inline(report.tool_name)} {_inline(report.tool_version)} · sha256 {sha} · "
+        f"reproduce: {_code(report.command)}</sub>"
+    )
 
 
 class _Section:
@@ -216,23 +240,29 @@ class _Section:
 
     def __init__(self, report: Report, result: AuditResult) -> None:
         title = _untrusted(result.claims.title) if result.claims.title else _code(result.path)
-        self.head = "\n\n".join((f"### pgolf-audit review — {title}", _key_line(result), _what_this_does(result),
-                                 _found_header(result)))
+        self.head = "\n\n".join(
+            (f"### pgolf-audit review — {title}", _key_line(result), _what_this_does(result), _found_header(result))
+        )
         wrapped = result.source is not None and result.source.wrapper is not None
         findings = sorted_findings(result)
         self.blocks = [_finding_block(n, finding, wrapped) for n, finding in enumerate(findings, 1)]
-        self.empty = (f"Nothing could be checked: {_untrusted(error_text(result))}."
-                      if result.verdict is Verdict.UNANALYZABLE
-                      else f"{CLEAN_REASON[0].upper()}{CLEAN_REASON[1:]}.")
-        self.tail = "\n\n".join((_checks(result), _verdict(result), _recommendation(result), CAVEAT,
-                                 _footer(report, result)))
+        self.empty = (
+            f"Nothing could be checked: {_untrusted(error_text(result))}."
+            if result.verdict is Verdict.UNANALYZABLE
+            else f"{CLEAN_REASON[0].upper()}{CLEAN_REASON[1:]}."
+        )
+        self.tail = "\n\n".join(
+            (_checks(result), _verdict(result), _recommendation(result), CAVEAT, _footer(report, result))
+        )
 
     def text(self, keep: int) -> str:
         body = self.blocks[:keep] if self.blocks else [self.empty]
         dropped = len(self.blocks) - keep if self.blocks else 0
         if dropped > 0:
-            body = body + [f"*… {dropped} more finding{'s' if dropped != 1 else ''} not shown to keep this "
-                           f"comment under {LIMIT:,} characters; the JSON or SARIF report lists them all.*"]
+            body = body + [
+                f"*… {dropped} more finding{'s' if dropped != 1 else ''} not shown to keep this "
+                f"comment under {LIMIT:,} characters; the JSON or SARIF report lists them all.*"
+            ]
         return "\n\n".join((self.head, "\n\n".join(body), self.tail))
 
 
@@ -256,7 +286,7 @@ def render(report: Report) -> str:
         text = _join(sections, keeps)
     if len(text) > LIMIT:  # the fixed parts alone are too long: cut hard, say so
         note = "\n\n*… review cut to stay under the comment size limit; see the JSON report.*\n"
-        text = text[:LIMIT - len(note)] + note
+        text = text[: LIMIT - len(note)] + note
     return text
 
 

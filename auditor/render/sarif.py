@@ -6,6 +6,7 @@ at line 1 of the shipped file and name the decoded line in their message. Findin
 folder (`Finding.path`) point at that file, beside the script.
 Spec: https://docs.oasis-open.org/sarif/sarif/v2.1.0/sarif-v2.1.0.html
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,8 +15,18 @@ from urllib.parse import quote
 
 from auditor.catalog import RuleSpec, load_catalog
 from auditor.model import AuditResult, Evidence, Finding, Report, Severity, Verdict
-from auditor.render.common import (UNANALYZABLE_RULE, decoded_note, error_text, finding_path, lines_text, rule_spec,
-                                   rule_title, script_path, sorted_findings, strip_line_numbers)
+from auditor.render.common import (
+    UNANALYZABLE_RULE,
+    decoded_note,
+    error_text,
+    finding_path,
+    lines_text,
+    rule_spec,
+    rule_title,
+    script_path,
+    sorted_findings,
+    strip_line_numbers,
+)
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -39,10 +50,14 @@ def _symbol(rule_id: str) -> str:
 
 def _help(spec: RuleSpec) -> dict:
     legal = spec.legal_pattern.strip("\n")
-    text = (f"Why: {_prose(spec.why)}\n\nFix: {_prose(spec.fix)}\n\nLegal pattern:\n{legal}\n\n"
-            f"Ruling: {_prose(spec.ruling)} ({spec.ruling_url})")
-    markdown = (f"**Why.** {_prose(spec.why)}\n\n**Fix.** {_prose(spec.fix)}\n\n**Legal pattern:**\n\n"
-                f"```python\n{legal}\n```\n\n**Ruling:** [{_prose(spec.ruling)}]({spec.ruling_url})")
+    text = (
+        f"Why: {_prose(spec.why)}\n\nFix: {_prose(spec.fix)}\n\nLegal pattern:\n{legal}\n\n"
+        f"Ruling: {_prose(spec.ruling)} ({spec.ruling_url})"
+    )
+    markdown = (
+        f"**Why.** {_prose(spec.why)}\n\n**Fix.** {_prose(spec.fix)}\n\n**Legal pattern:**\n\n"
+        f"```python\n{legal}\n```\n\n**Ruling:** [{_prose(spec.ruling)}]({spec.ruling_url})"
+    )
     return {"text": text, "markdown": markdown}
 
 
@@ -98,8 +113,12 @@ def _artifact(path: str) -> dict:
 
 
 def _physical(path: str, start: int, end: int | None = None) -> dict:
-    return {"physicalLocation": {"artifactLocation": _artifact(path),
-                                 "region": {"startLine": start, "endLine": max(end or start, start)}}}
+    return {
+        "physicalLocation": {
+            "artifactLocation": _artifact(path),
+            "region": {"startLine": start, "endLine": max(end or start, start)},
+        }
+    }
 
 
 def _fingerprint(rule: str, path: str, message: str) -> str:
@@ -181,11 +200,13 @@ def sarif_log(report: Report) -> dict:
     return {
         "$schema": SARIF_SCHEMA,
         "version": SARIF_VERSION,
-        "runs": [{
-            "tool": {"driver": driver},
-            "invocations": [{"executionSuccessful": True, "commandLine": report.command}],
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {"driver": driver},
+                "invocations": [{"executionSuccessful": True, "commandLine": report.command}],
+                "results": results,
+            }
+        ],
     }
 
 

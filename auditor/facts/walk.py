@@ -870,7 +870,8 @@ class Walker(cst.CSTVisitor):
         fresh = last == "requires_grad_" and isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call)
         if (last == "Parameter" and self.frame.func.name != "__init__") or _is_true(node, "requires_grad") or fresh:
             self.op("param_create", dotted, every.union(receiver), _text(node, 100))
-        if "is_causal" in kwargs and _is_false(node, "is_causal") and "attn_mask" not in kwargs:
+        causal_off = [k for k in kwargs if "causal" in k and _is_false(node, k)]  # is_causal=False, causal=False
+        if causal_off and "attn_mask" not in kwargs:
             self.op("noncausal", dotted, EMPTY, _text(node, 100))
         if (
             last in ("append", "add_", "extend")

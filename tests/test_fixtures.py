@@ -156,7 +156,6 @@ def test_fixture_header_and_syntax(path):
 # Fixtures the auditor gets wrong today, each with the reason; strict, so a fix that makes one pass must remove it
 # from this table (the closing note of issue #2 lists them too).
 KNOWN_MISSES = {
-    "causality/illegal_cat_shift_smear.py": "torch.cat shift inside a helper is not recognised as a smear",
     "oracle-select/illegal_best_context_helper.py": "the minimum is taken in a helper whose parameters are not named as losses",
     "scored-region-slot/illegal_param_module_helper.py": "nn.Parameter adapter class fitted by a helper",
     "target-in-hash/legal_context_key_full_vocab.py": "normalisation over the vocabulary is not proven",

@@ -12,14 +12,19 @@ from auditor.model import Confidence, Severity
 RULE = "causality"
 
 
+def _callers(facts: Facts, qual: str) -> set[str]:
+    return {op.func for op in ops(facts, "call") if qual in facts.callees.get(op.seq, ())}
+
+
 def check(facts: Facts) -> CheckResult:
     result = CheckResult()
     masked = {op.func for op in ops(facts, "bos_mask")}
     masked_classes = {facts.ir.functions[q].cls for q in masked if q in facts.ir.functions}
     for op in ops(facts, "shift_mix"):
         result.present = True
-        cls = facts.ir.functions[op.func].cls if op.func in facts.ir.functions else None
-        if op.func in masked or cls in masked_classes:
+        users = {op.func} | _callers(facts, op.func)  # a shift helper is masked where its result is used
+        classes = {facts.ir.functions[q].cls for q in users if q in facts.ir.functions}
+        if users & masked or classes & (masked_classes - {None}):
             result.note = f"previous-token mixing at L{op.line} is masked at document boundaries"
             continue
         message = (

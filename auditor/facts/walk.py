@@ -262,8 +262,10 @@ class Walker(cst.CSTVisitor):
         if (
             mixed
             and not self.hashed_stmt
-            and func.cls is not None
-            and (func.name == "forward" or "smear" in func.qual.lower())
+            and (
+                (func.cls is not None and (func.name == "forward" or "smear" in func.qual.lower()))
+                or (func.cls is None and V.SHIFT_HELPER.search(func.name))  # def token_shift(h): ...
+            )
         ):
             self.op("shift_mix", mixed[0])
         self.shifts = {}
@@ -854,10 +856,13 @@ class Walker(cst.CSTVisitor):
                 self.flow(sym, every.transformed("tgtonly"))
         if V.SERIALIZE_CALL.match(last) and (last != "write" or recv_name):
             self.op("serialize", dotted, every.union(receiver))
-        if last == "pad" and node.args and isinstance(node.args[0].value, cst.Subscript):
-            sliced = node.args[0].value
-            if _slice_shift(list(sliced.slice)) == SHIFT_INPUT and len(sliced.slice) > 1:
-                self.shifts.setdefault(_dotted(sliced.value), set()).add("pad")
+        if last in ("pad", "cat") and node.args:  # F.pad(h[:, :-1], ...) / cat([h[:, :1], h[:, :-1]]): shift right
+            first = node.args[0].value
+            parts = [e.value for e in first.elements] if isinstance(first, (cst.List, cst.Tuple)) else [first]
+            for sliced in parts:
+                if isinstance(sliced, cst.Subscript) and len(sliced.slice) > 1 and (
+                        _slice_shift(list(sliced.slice)) == SHIFT_INPUT):
+                    self.shifts.setdefault(_dotted(sliced.value), set()).add("pad")
         if last == "where" and node.args and isinstance(node.args[0].value, cst.Comparison):
             test = node.args[0].value
             sides = (_dotted(test.left), _dotted(test.comparisons[0].comparator))

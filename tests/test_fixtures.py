@@ -158,7 +158,6 @@ def test_fixture_header_and_syntax(path):
 KNOWN_MISSES = {
     "oracle-select/illegal_best_context_helper.py": "the minimum is taken in a helper whose parameters are not named as losses",
     "scored-region-slot/illegal_param_module_helper.py": "nn.Parameter adapter class fitted by a helper",
-    "target-in-hash/legal_context_key_full_vocab.py": "normalisation over the vocabulary is not proven",
     "val-in-artifact/illegal_train_on_val_batches.py": "a list of train and val patterns feeds one stream",
 }
 

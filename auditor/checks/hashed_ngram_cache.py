@@ -162,4 +162,4 @@ def _normalized(facts: Facts, read) -> bool:
     if V.VOCAB_ROWS not in facts.roles.of.get(read.sym, frozenset()) or func is None:
         return False
     body = facts.line_text(func.line, func.end_line)
-    return ".sum()" in body and "/" in body
+    return ".sum(" in body and "/" in body

@@ -783,12 +783,10 @@ class Walker(cst.CSTVisitor):
             return Val(value.deps, value.tags | {V.NLL}) if last in V.LOSS_FUNCS else value
         if last in V.TABLE_CTORS:
             self.ir.opaque[site] = every.as_prov()
-            shape = func_args[0].value if func_args else None
-            rows = (
-                isinstance(shape, cst.Tuple)
-                and shape.elements
-                and V.VOCAB_DIM.search(_dotted(shape.elements[-1].value))
-            )
+            dims = [a.value for a in func_args if a.keyword is None]
+            if dims and isinstance(dims[0], (cst.Tuple, cst.List)):  # zeros((B, V)) or zeros(B, V)
+                dims = [e.value for e in dims[0].elements]
+            rows = len(dims) > 1 and bool(V.VOCAB_DIM.search(_dotted(dims[-1]).split(".")[-1]))
             ident = V.TABLE_ID + site
             return Val(frozenset({(site, ID)}), frozenset({V.TABLE, V.VOCAB_ROWS, ident} if rows else {V.TABLE, ident}))
         tags = V.VAL_SOURCE if V.VAL_LOADER_CALL.search(last) else frozenset()

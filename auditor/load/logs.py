@@ -254,9 +254,13 @@ def _fill(first: LogRun, second: LogRun) -> LogRun:
         if name in ("file", "index", "hparams"):
             continue
         mine, theirs = getattr(first, name), getattr(second, name)
-        if mine in (None, (), False) and theirs not in (None, (), False):
+        if _absent(mine) and not _absent(theirs):
             updates[name] = theirs
     return replace(first, **updates, hparams={**second.hparams, **first.hparams})
+
+
+def _absent(value: object) -> bool:
+    return value is None or value is False or value == ()
 
 
 class _RunBuilder:
@@ -422,7 +426,8 @@ class _RunBuilder:
             self.started = True
             return True
         words = text.split()
-        if not any(w.strip("():,.").lower() in _DONE_WORDS for w in words) and not _CALIBRATION.search(words[0]):
+        done = any(re.split(r"[=:(]", w.strip("():,."))[0].lower() in _DONE_WORDS for w in words)
+        if not done and not _CALIBRATION.search(words[0]):
             return False
         if not _TIMED_LABEL.match(text):
             return False
@@ -502,10 +507,10 @@ class _RunBuilder:
 
 def _stage(prefix: str) -> tuple[str | None, bool, int | None]:
     """(normalised stage, exact, step) from the text before `val_loss`; stage None when it is not a log line."""
+    if periodic := _PERIODIC.match(prefix.strip(" :,|")):
+        return "periodic", False, _int(periodic.group(1))
     words = [w for w in prefix.replace("|", " ").split() if not _SETTING.match(w)]
     raw = " ".join(words).strip(" :,-")
-    if periodic := _PERIODIC.match(raw):
-        return "periodic", False, _int(periodic.group(1))
     if not raw:
         return "score", False, None
     if not _STAGE_CHARS.match(raw):  # quotes, parentheses, braces: code, not a log line
@@ -561,6 +566,9 @@ def _float(text: str | None) -> float | None:
 
 
 def _int(text: str | None) -> int | None:
-    if text is None or not text.strip().isdigit() or len(text) > 30:
+    if text is None or len(text) > 30:
         return None
-    return int(text)
+    try:
+        return int(text)
+    except ValueError:
+        return None

@@ -858,8 +858,11 @@ class Walker(cst.CSTVisitor):
             first = node.args[0].value
             parts = [e.value for e in first.elements] if isinstance(first, (cst.List, cst.Tuple)) else [first]
             for sliced in parts:
-                if isinstance(sliced, cst.Subscript) and len(sliced.slice) > 1 and (
-                        _slice_shift(list(sliced.slice)) == SHIFT_INPUT):
+                if (
+                    isinstance(sliced, cst.Subscript)
+                    and len(sliced.slice) > 1
+                    and (_slice_shift(list(sliced.slice)) == SHIFT_INPUT)
+                ):
                     self.shifts.setdefault(_dotted(sliced.value), set()).add("pad")
         if last == "where" and node.args and isinstance(node.args[0].value, cst.Comparison):
             test = node.args[0].value

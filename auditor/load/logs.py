@@ -8,18 +8,21 @@ raises on malformed input. The copy of the source code that many scripts log fir
 `auditor.load.source` uses.
 
 Which value wins when a run prints a field several times:
-- `seed`: the first `seed:N` line, else the hyper-parameter dump's `seed`, else the first `seed=N` / `seed:N`
-  token on any line.
+- `seed`: the first `seed:N` line, else the hyper-parameter dump's `seed`, else the first `seed=N`, `seed:N` or
+  `Seed N` inside any other line.
 - `steps_done`, `train_time_ms`: the `stopping_early` line when there is one, else the last step line.
 - `step_avg_ms`: the last `step_avg` a step line printed, else `train_time_ms / steps_done` (CaseOps-era step lines
   print `tok/s` only).
 - `total_bytes`: the last `Total submission size <label>: N bytes` line with a label (the quantized artifact); the
-  unlabelled line (raw weights + code in the baseline) only when no labelled line exists.
+  unlabelled line (raw weights + code in the baseline) only when no labelled line exists; other spellings
+  (`Total artifact size: 15,921,334 bytes`, `total_artifact_bytes:N`, `model:N code:N total:N`) only when neither
+  exists. `code_bytes` falls back the same way (`Code: N bytes`, `code_bytes:N`).
 - `code_bytes`, `code_bytes_compressed`, `val_tokens`, `train_shards`, `world_size`: the last value printed.
 - `scores`: every score line, in order. `LogRun.best(stage)` is the last `_exact` line of a stage (printed to more
   digits) else its last line; `LogRun.final` is the best score of the stage of the last non-periodic, non-diagnostic
-  score line. Some scripts re-print `final_int8_zlib_roundtrip_exact` with other numbers for legacy parsers
-  (rules.md §22), so a reviewer matches claims against every stage, not only `final`.
+  score line, or of the earlier stage whose numbers that line only repeats. Some scripts re-print
+  `final_int8_zlib_roundtrip_exact` with other numbers for legacy parsers (rules.md §22), so a reviewer matches
+  claims against every stage, not only `final`.
 
 One file can hold several runs: a wrapper that ran seeds one after the other, or the script's own log file
 appended to the captured stdout of the same run. A new run starts when a header line (`seed:`, `Hyperparameters:`,
@@ -37,9 +40,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
-from auditor.load.source import _log_lines
+from auditor.load.source import printed_lines
 
 _MAX_LINES = 200_000  # lines read per file, a dump of the source code included
+_MAX_BYTES = 64 << 20  # bytes read per log file
 _MAX_HARDWARE = 24  # hardware lines kept per run
 
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
@@ -55,15 +59,13 @@ _HEADER = re.compile(
     r"|Running (?:Python|PyTorch)\b)"
 )
 _SEED_LINE = re.compile(r"^seed[:=]\s*(\d+)\b", re.IGNORECASE)
-_SEED_TOKEN = re.compile(r"(?<![\w.])seed[:=]\s*(\d+)\b", re.IGNORECASE)
+_SEED_TOKEN = re.compile(r"(?<![\w.])seed(?:[:=]\s*|\s+)(\d+)\b", re.IGNORECASE)
 _DUMP_START = re.compile(r"^(?:hyper-?parameters|hparams|config(?:uration)?)\s*:?\s*$", re.IGNORECASE)
-_DUMP = re.compile(r"^\s+([A-Za-z_][A-Za-z0-9_]*):(?:\s+(.*?))?\s*$")  # "  ttt_epochs: 3" (the value may be empty)
+_DUMP = re.compile(r"^\s+([A-Za-z_][A-Za-z0-9_]*):(?:\s(.*))?$")  # "  ttt_epochs: 3" (the value may be empty)
 _HEADER_TOKEN = re.compile(r"([a-z_][a-z0-9_]*)[:=](\S+)")
 
 # --- training
-_STEP = re.compile(
-    r"^(?:step[:\s]\s*)?(\d+)/(\d+)\b(?=.*?\b(?:train_loss|val_loss|loss|train_time|step_avg|tok/s)\b)"
-)
+_STEP = re.compile(r"^(?:step[:\s]\s*)?(\d+)/(\d+)\b(?=.*?\b(?:train_loss|val_loss|loss|train_time|step_avg|tok/s)\b)")
 _TRAIN_TIME = re.compile(rf"\btrain_time[:=]\s*({_NUM})\s*(ms|s|m|min)\b")
 _STEP_AVG = re.compile(rf"\bstep_avg[:=]\s*({_NUM})\s*ms\b")
 _STEP_T = re.compile(rf"(?<![\w.])t:\s*({_NUM})ms\b")  # "step:9/20 loss:… t:812ms step_avg:…"
@@ -74,8 +76,22 @@ _RESERVE = re.compile(rf"\breserving\s+({_NUM})\s*s\b(?:,\s*effective[=:]\s*({_N
 
 # --- artifact
 _CODE = re.compile(r"^Code size(?:\s*\(([^)]*)\))?\s*:\s*(\d+)\s*bytes")
-_TOTAL = re.compile(r"(?:^|\|\s*)Total submission(?: size)?(?:\s+([^:|]+?))?\s*:\s*(\d+)\s*bytes")
-_MODEL = re.compile(r"^Serialized model(?:\s+([^:]+?))?\s*:\s*(\d+)\s*bytes")
+_TOTAL = re.compile(r"(?:^|\|\s*)Total submission(?: size)?(?:\s+([^:|\s][^:|]{0,80}?))?\s{0,8}:\s*(\d+)\s*bytes")
+_MODEL = re.compile(r"^Serialized model(?:\s+([^:\s][^:]{0,80}?))?\s{0,8}:\s*(\d+)\s*bytes")
+# other spellings, used only when a run has no `Code size` / `Total submission` line: "Code: 49961 bytes",
+# "code_bytes:…", "[QUANT] Total artifact size:   15,921,334 bytes", "total_artifact_bytes:…", "total:… bytes",
+# "model:… code:… total:…"
+_CODE_LOOSE = re.compile(
+    r"(?<![\w.])code(?:[ _]snapshot)?"
+    r"(?:(?:[ _]size)?\s*[:=]\s*(\d[\d,]*)\s*bytes\b|_bytes\s*[:=]\s*(\d[\d,]*)(?=\s|$))",
+    re.IGNORECASE,
+)
+_SIZE_SUMMARY = re.compile(r"(?<![\w.])model[:=]\d+\s+code[:=](\d+)\s+total[:=](\d+)\b", re.IGNORECASE)
+_TOTAL_LOOSE = re.compile(
+    r"(?<![\w.])total(?:[ _](?:artifact|submission))?(?:[ _]size)?(?:(_bytes)\s*[:=]\s*(\d[\d,]*)(?=\s|$)"
+    r"|\s*[:=]\s*(\d[\d,]*)\s*bytes\b)",
+    re.IGNORECASE,
+)
 
 # --- data fingerprints and hardware
 _VAL_TOKENS = re.compile(r"(?<![\w.])val_tokens[:=]\s*(\d+)\b")
@@ -84,11 +100,12 @@ _TRAIN_SHARDS = re.compile(r"(?<![\w.])train_shards[:=]\s*(\d+)\b")
 _WORLD_SIZE = re.compile(r"(?<![\w.])world_size[:=]\s*(\d+)\b")
 _RUNNING = re.compile(r"^Running (?:Python|PyTorch|CUDA|on)\b")
 _SMI_HEADER = re.compile(r"^\|\s*NVIDIA-SMI\b")
+_HARDWARE_LOOSE = re.compile(r"(?<![\w.])\d+\s?[x×]\s?(?:NVIDIA\s)?[ABH]\d{2,3}\b", re.IGNORECASE)  # "8xH100 SXM"
 _GPU_ROW = re.compile(r"^\|\s+(\d+)\s+(NVIDIA\b.*?|Tesla\b.*?)\s+(?:On|Off)\s+\|")
 
 # --- scores and timings
-_LOSS = re.compile(rf"(?<![\w.])val_loss[:=]\s*({_NUM}|nan|inf)")
-_BPB = re.compile(rf"(?<![\w.])val_bpb[:=]\s*({_NUM}|nan|inf)")
+_LOSS = re.compile(rf"(?<![\w.])val_loss(?:[:=]\s*|\s+)({_NUM}|nan|inf)\b")
+_BPB = re.compile(rf"(?<![\w.])val_bpb(?:[:=]\s*|\s+)({_NUM}|nan|inf)\b")
 _EVAL_TIME = re.compile(rf"\b(?:eval_time|time|elapsed)[:=]\s*({_NUM})\s*(ms|s)\b")
 _PERIODIC = re.compile(r"^(?:step[:\s]\s*)?(\d+)(?:/\d+)?$")
 _STAGE_CHARS = re.compile(r"^[A-Za-z][\w\-.:/+ ]*$")
@@ -99,7 +116,10 @@ _DURATION = re.compile(
     rf"(?:\bin\s+|\b(?:elapsed|time|took)[=:]?\s*|\()({_NUM})\s*(ms|s)\b\)?|({_NUM})\s*(ms|s)\s+elapsed\b"
 )
 _TIMED_LABEL = re.compile(r"^[A-Za-z][\w\-.]*:?")
-_CALIBRATION = re.compile(r"^(?:gptq|hessian)|hessian|calibrat", re.IGNORECASE)
+_TIMED_FIRST = re.compile(r"^(?:gptq|hessian)|hessian|calibrat", re.IGNORECASE)  # timing lines without "done"
+# Hessian collection, calibration data, or a whole GPTQ pass (`gptq:calibrating …` then `gptq:done … time=…`);
+# quantizing and compressing weights afterwards touch no data and are listed with the other segments
+_CALIBRATION = re.compile(r"hessian|calibrat|collect|generat|^gptq:done$", re.IGNORECASE)
 _NOT_FINAL = re.compile(r"^(?:periodic$|diagnostic|pre[-_]?quant|best_|post_ema|post_swa)")
 
 
@@ -175,10 +195,21 @@ class LogRun:
 
     @property
     def final(self) -> Score | None:
-        """The best score of the last stage printed that is neither periodic nor a diagnostic."""
+        """The best score of the last stage printed that is neither periodic nor a diagnostic.
+
+        A stage that only re-prints the numbers of an earlier stage (`final_int8_zlib_roundtrip_exact` after the
+        sliding window, for legacy parsers) gives way to that earlier stage.
+        """
         for score in reversed(self.scores):
             if not _NOT_FINAL.match(score.stage):
-                return self.best(score.stage)
+                best = cast(Score, self.best(score.stage))
+                for earlier in self.scores:
+                    if earlier.stage == score.stage:
+                        break
+                    repeated = (earlier.val_loss, earlier.val_bpb) == (best.val_loss, best.val_bpb)
+                    if repeated and not _NOT_FINAL.match(earlier.stage):
+                        return self.best(earlier.stage)
+                return best
         return None
 
     @property
@@ -191,12 +222,14 @@ class LogRun:
 
 def parse_log(text: str, name: str) -> tuple[LogRun, ...]:
     """The runs that `text` (a log called `name`) shows; empty when nothing in it looks like a run."""
-    return _parse_lines(_log_lines(cast(Path, _InMemory(text)), _MAX_LINES), name)
+    return _parse_lines(_printed_lines(text), name)
 
 
 def parse_log_file(path: Path, name: str | None = None) -> tuple[LogRun, ...]:
-    """The runs of the log at `path` (read capped, code dump skipped); OSError propagates."""
-    return _parse_lines(_log_lines(path, _MAX_LINES), name if name is not None else str(path))
+    """The runs of the log at `path` (the first _MAX_BYTES read); OSError propagates."""
+    with path.open("rb") as handle:
+        data = handle.read(_MAX_BYTES)
+    return parse_log(data.decode("utf-8", "replace"), name if name is not None else str(path))
 
 
 def parse_logs(files: Mapping[str, str]) -> list[LogRun]:
@@ -204,14 +237,9 @@ def parse_logs(files: Mapping[str, str]) -> list[LogRun]:
     return [run for name in sorted(files) for run in parse_log(files[name], name)]
 
 
-class _InMemory:
-    """Just enough of `Path` for `source._log_lines`: `open("rb")` over text already read."""
-
-    def __init__(self, text: str) -> None:
-        self._data = text.encode("utf-8", "replace")
-
-    def open(self, mode: str = "rb") -> io.BytesIO:
-        return io.BytesIO(self._data)
+def _printed_lines(text: str) -> list[str]:
+    """The lines the run printed (the logged copy of the source code skipped)."""
+    return list(printed_lines(io.BytesIO(text.encode("utf-8", "replace")), _MAX_LINES))
 
 
 # ---------------------------------------------------------------------------------------------- runs
@@ -234,21 +262,33 @@ def _merge_repeats(runs: list[LogRun]) -> tuple[LogRun, ...]:
     """Fold a run that repeats the one before it (a log file appended to captured stdout) into it."""
     merged: list[LogRun] = []
     for run in runs:
-        if merged and _identity(run) is not None and _identity(run) == _identity(merged[-1]):
+        if merged and _repeats(merged[-1], run):
             merged[-1] = _fill(merged[-1], run)
         else:
             merged.append(replace(run, index=len(merged)))
     return tuple(merged)
 
 
-def _identity(run: LogRun) -> tuple[object, ...] | None:
-    scores = tuple((s.stage, s.val_loss, s.val_bpb) for s in run.scores if s.stage != "periodic")
-    key = (run.steps_done, run.train_time_ms, run.total_bytes, scores)
-    return key if any(key) else None
+def _repeats(first: LogRun, second: LogRun) -> bool:
+    """Same steps, train time and size (one of them known), and the results of one are among the other's.
+
+    Only rank 0's log file is copied, so a copy can lack lines that other code printed to stdout.
+    """
+    key = (first.steps_done, first.train_time_ms, first.total_bytes)
+    if key != (second.steps_done, second.train_time_ms, second.total_bytes):
+        return False
+    mine, theirs = _results(first), _results(second)
+    if key == (None, None, None):
+        return bool(mine) and mine == theirs
+    return mine <= theirs or theirs <= mine
+
+
+def _results(run: LogRun) -> set[tuple[str, float | None, float]]:
+    return {(s.stage, s.val_loss, s.val_bpb) for s in run.scores if s.stage != "periodic"}
 
 
 def _fill(first: LogRun, second: LogRun) -> LogRun:
-    """`first` with the fields it lacks taken from `second`, hyper-parameters united (first wins)."""
+    """`first` with the fields it lacks taken from `second`; the longer list of scores; hyper-parameters united."""
     updates: dict[str, object] = {}
     for name in LogRun.__dataclass_fields__:
         if name in ("file", "index", "hparams"):
@@ -256,6 +296,8 @@ def _fill(first: LogRun, second: LogRun) -> LogRun:
         mine, theirs = getattr(first, name), getattr(second, name)
         if _absent(mine) and not _absent(theirs):
             updates[name] = theirs
+    if len(_results(second)) > len(_results(first)):
+        updates["scores"] = second.scores
     return replace(first, **updates, hparams={**second.hparams, **first.hparams})
 
 
@@ -285,6 +327,8 @@ class _RunBuilder:
         self.code_compressed: int | None = None
         self.totals: list[tuple[str | None, int]] = []
         self.models: list[tuple[str | None, int]] = []
+        self.loose_code: int | None = None
+        self.loose_total: int | None = None
         self.val_tokens: int | None = None
         self.train_shards: int | None = None
         self.world_size: int | None = None
@@ -302,7 +346,7 @@ class _RunBuilder:
     def feed(self, line: str) -> None:
         if self.in_dump:
             if dump := _DUMP.match(line):
-                self.hparams.setdefault(dump.group(1), dump.group(2) or "")
+                self.hparams.setdefault(dump.group(1), (dump.group(2) or "").strip())
                 return
             self.in_dump = False
         text = line.strip()
@@ -375,20 +419,33 @@ class _RunBuilder:
                 self.code_compressed = _int(m.group(2))
             else:
                 self.code = _int(m.group(2))
-        elif m := _TOTAL.search(text):
+            return True
+        if m := _TOTAL.search(text):
             self.started = self.recognised = True
             if (value := _int(m.group(2))) is not None:
                 self.totals.append((m.group(1), value))
-        elif m := _MODEL.match(text):
-            if (value := _int(m.group(2))) is not None:
-                self.models.append((m.group(1), value))
-        elif text.lower().startswith("gptq") and (m := _RESERVE.search(text)):
+            return True
+        if text.lower().startswith("gptq") and (m := _RESERVE.search(text)):
             self.reserve_s = _float(m.group(1))
             if m.group(2) is not None:
                 self.budget_ms = _float(m.group(2))
-        else:
-            return False
-        return True
+            return True
+        found = False
+        if m := _MODEL.match(text):
+            found = True
+            if (value := _int(m.group(2))) is not None:
+                self.models.append((m.group(1), value))
+        if m := _SIZE_SUMMARY.search(text):
+            found, self.loose_code, self.loose_total = True, _int(m.group(1)), _int(m.group(2))
+            self.started = self.recognised = True
+        if m := _CODE_LOOSE.search(text):
+            found, self.loose_code = True, _int((m.group(1) or m.group(2)).replace(",", ""))
+        if m := _TOTAL_LOOSE.search(text):
+            value = _int((m.group(2) or m.group(3)).replace(",", ""))
+            if value is not None:
+                found, self.loose_total = True, value
+                self.started = self.recognised = True
+        return found
 
     def _score(self, text: str) -> bool:
         bpb = _BPB.search(text)
@@ -403,9 +460,7 @@ class _RunBuilder:
         eval_ms = None
         if timed := _EVAL_TIME.search(text, cut):
             eval_ms = _ms(timed.group(1), timed.group(2))
-        self.scores.append(
-            Score(stage, _float(loss.group(1)) if loss else None, value, eval_ms, exact, step, text)
-        )
+        self.scores.append(Score(stage, _float(loss.group(1)) if loss else None, value, eval_ms, exact, step, text))
         if stage == "periodic":
             self.started = self.recognised = True
             if step is not None and (self.step is None or step >= self.step):
@@ -427,7 +482,7 @@ class _RunBuilder:
             return True
         words = text.split()
         done = any(re.split(r"[=:(]", w.strip("():,."))[0].lower() in _DONE_WORDS for w in words)
-        if not done and not _CALIBRATION.search(words[0]):
+        if not done and not _TIMED_FIRST.search(words[0]):
             return False
         if not _TIMED_LABEL.match(text):
             return False
@@ -447,7 +502,7 @@ class _RunBuilder:
             index = _int(m.group(1))
             if index is not None:
                 self.gpus.setdefault(index, m.group(2).strip())
-        elif not (_RUNNING.match(text) or _SMI_HEADER.match(text)):
+        elif not (_RUNNING.match(text) or _SMI_HEADER.match(text) or _HARDWARE_LOOSE.search(text)):
             return False
         if text not in self.hardware and len(self.hardware) < _MAX_HARDWARE:
             self.hardware.append(text)
@@ -465,7 +520,8 @@ class _RunBuilder:
         if step_avg is None and train_ms is not None and steps_done:
             step_avg = train_ms / steps_done
         labelled = [(label, value) for label, value in self.totals if label]
-        total_label, total = (labelled or self.totals or [(None, None)])[-1]
+        loose: list[tuple[str | None, int | None]] = [(None, self.loose_total)]
+        total_label, total = (labelled or self.totals or loose)[-1]
         models = [value for label, value in self.models if label == total_label] or [v for _, v in self.models]
         reserve = self.reserve_s if self.reserve_s is not None else _float(self.hparams.get("gptq_reserve_seconds"))
         seed = self.seed_line if self.seed_line is not None else _int(self.hparams.get("seed"))
@@ -484,7 +540,7 @@ class _RunBuilder:
                 gptq_reserve_s=reserve,
                 calibration_s=round(sum(t.seconds for t in calibration), 6) if calibration else None,
                 calibration=calibration,
-                code_bytes=self.code,
+                code_bytes=self.code if self.code is not None or self.code_compressed is not None else self.loose_code,
                 code_bytes_compressed=self.code_compressed,
                 model_bytes=models[-1] if models else None,
                 total_bytes=total,

@@ -17,6 +17,7 @@ import os
 import re
 import shlex
 from collections.abc import Iterator
+from typing import BinaryIO
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,24 +156,33 @@ def _read_text(path: Path) -> str:
         return ""
 
 
-def _log_lines(path: Path, max_lines: int) -> Iterator[str]:
+def printed_lines(handle: BinaryIO, max_lines: int) -> Iterator[str]:
     """The lines a log printed, skipping the copy of the source code that many scripts log first.
 
-    The baseline logs its own code, then a line of '='; `x=y` keyword arguments in that code are not settings.
+    The baseline logs its own code, then a line of '='; `x=y` keyword arguments in that code are not settings. When
+    no separator ever closes what looked like code, those lines were output after all and are given back.
     """
+    held: list[str] = []
     in_code = False
+    for _ in range(max_lines):
+        raw = handle.readline(_LOG_LINE_CHARS)
+        if not raw:
+            break
+        line = raw.decode("utf-8", "replace")
+        if in_code:
+            held.append(line)
+            if _SEPARATOR.match(line):
+                in_code, held = False, []
+        elif _CODE_START.match(line):
+            in_code, held = True, [line]
+        else:
+            yield line
+    yield from held
+
+
+def _log_lines(path: Path, max_lines: int) -> Iterator[str]:
     with path.open("rb") as handle:
-        for _ in range(max_lines):
-            raw = handle.readline(_LOG_LINE_CHARS)
-            if not raw:
-                return
-            line = raw.decode("utf-8", "replace")
-            if in_code:
-                in_code = not _SEPARATOR.match(line)
-            elif _CODE_START.match(line):
-                in_code = True
-            else:
-                yield line
+        yield from printed_lines(handle, max_lines)
 
 
 def _log_head(path: Path) -> list[str]:

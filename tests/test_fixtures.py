@@ -156,7 +156,6 @@ def test_fixture_header_and_syntax(path):
 # Fixtures the auditor gets wrong today, each with the reason; strict, so a fix that makes one pass must remove it
 # from this table (the closing note of issue #2 lists them too).
 KNOWN_MISSES = {
-    "oracle-select/illegal_best_context_helper.py": "the minimum is taken in a helper whose parameters are not named as losses",
     "scored-region-slot/illegal_param_module_helper.py": "nn.Parameter adapter class fitted by a helper",
     "val-in-artifact/illegal_train_on_val_batches.py": "a list of train and val patterns feeds one stream",
 }

@@ -13,8 +13,10 @@ RULE = "oracle-select"
 def check(facts: Facts) -> CheckResult:
     result = CheckResult()
     for op in ops(facts, "minimum", "compare_select"):
-        texts = op.extra or ()
-        losses = [t for t in texts if V.LOSS_LIKE.search(t)]
+        args = op.extra if op.kind == "minimum" else tuple((side, None) for side in op.extra or ())
+        texts = [text for text, _ in args]
+        # a loss by its name, or by its value: per-token losses computed in this code (cross_entropy, -log p[y])
+        losses = [t for t, v in args if V.LOSS_LIKE.search(t) or (v is not None and V.NLL in facts.roles_of(v))]
         best = [t for t in texts if t.split(".")[-1].startswith(("best", "min_", "lowest"))]
         if len(losses) < 2 and not (losses and best):
             continue

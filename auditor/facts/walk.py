@@ -868,9 +868,9 @@ class Walker(cst.CSTVisitor):
             test = node.args[0].value
             sides = (_dotted(test.left), _dotted(test.comparisons[0].comparator))
             if all(V.LOSS_LIKE.search(side) for side in sides):
-                self.op("minimum", dotted, every, sides)
+                self.op("minimum", dotted, every, tuple((side, EMPTY) for side in sides))
         if last in ("minimum", "fmin") or (last == "min" and len(args) == 2):
-            self.op("minimum", dotted, every, tuple(_text(a.value, 60) for a in node.args))
+            self.op("minimum", dotted, every, tuple((_text(a.value, 60), self.val(a.value)) for a in node.args))
         if V.OPTIMIZER_CTOR.match(last):
             self.op("optimizer", dotted, args[0] if args else every, _text(node, 100))
         fresh = last == "requires_grad_" and isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call)

@@ -76,10 +76,6 @@ def _stem(knob: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-def live(facts: Facts, op: Op) -> bool:
-    return facts.status(op).live
-
-
 def chain(facts: Facts, op: Op, role: str, note: str) -> list[Evidence]:
     """Evidence from where `role` entered (source) through the assignments that carried it, to `op` (sink)."""
     hops = [

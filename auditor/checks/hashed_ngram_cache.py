@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 
 from auditor.checks.base import CheckResult, chain, finding, name_of, hop, ops
 from auditor.facts import vocab as V
@@ -10,7 +9,6 @@ from auditor.facts.bundle import Facts
 from auditor.model import Confidence
 
 RULE = "hashed-ngram-cache"
-_TILT = re.compile(r"tilt|hint", re.I)
 
 
 def check(facts: Facts) -> CheckResult:
@@ -24,7 +22,7 @@ def check(facts: Facts) -> CheckResult:
     reported: set[str] = set()
     for op in ops(facts, "table_read"):
         roles = facts.roles_of(op.val)
-        if V.HASH not in roles or op.func in reported or _TILT.search(op.func):
+        if V.HASH not in roles or op.func in reported or V.TILT_NAME.search(op.func):
             continue  # tilt hint tables hold next-token ids for a closed-form tilt: judged by ngram-tilt
         write = written.get(op.sym)
         table_roles = facts.roles.of.get(op.sym, frozenset())

@@ -12,13 +12,14 @@ from auditor.facts.ir import EMPTY, Op
 from auditor.model import Confidence
 
 RULE = "ngram-tilt"
-_TILT = re.compile(r"tilt|hint", re.I)
 _GATE = re.compile(r"gate|valid|hint|beta|boost|within|word", re.I)
 
 
 def check(facts: Facts) -> CheckResult:
     result = CheckResult()
-    result.present = any(_TILT.search(q) for q in facts.ir.functions) or any(_TILT.search(k) for k in facts.ir.knobs)
+    result.present = any(V.TILT_NAME.search(q) for q in facts.ir.functions) or any(
+        V.TILT_NAME.search(k) for k in facts.ir.knobs
+    )
     if not result.present:
         return result
     for op in ops(facts, "table_read"):
@@ -26,7 +27,7 @@ def check(facts: Facts) -> CheckResult:
         if (
             V.TARGET in roles
             and V.HASH not in roles
-            and _TILT.search(op.func)
+            and V.TILT_NAME.search(op.func)
             and _GATE.search(facts.line_text(op.line))
         ):
             message = (
@@ -44,7 +45,7 @@ def check(facts: Facts) -> CheckResult:
                 )
             )
     for op in ops(facts, "normalizer"):
-        if _TILT.search(op.func) and V.AT_TARGET in facts.roles_of(op.val):
+        if V.TILT_NAME.search(op.func) and V.AT_TARGET in facts.roles_of(op.val):
             message = (
                 f"the tilt normaliser `{op.extra}` in `{op.func}` is computed from the probability of the "
                 f"realised token, not of the hint, so the tilted scores are not a distribution fixed before it"
@@ -61,7 +62,7 @@ def check(facts: Facts) -> CheckResult:
             )
     # When the gates are computed in a helper this file imports (C or Python beside it), their dataflow is not in
     # view; the expert weights then decide: target-class experts switched on are the banned construct.
-    external = any(_TILT.search(module) or "ngram" in module.lower() for module in facts.ir.imports.values())
+    external = any(V.TILT_NAME.search(module) or "ngram" in module.lower() for module in facts.ir.imports.values())
     for name, knob in sorted(facts.ir.knobs.items()):
         if not external or not V.TILT_GATE_KNOB.match(name):
             continue

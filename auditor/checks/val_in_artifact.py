@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from auditor.checks.base import CheckResult, chain, finding, hop, ops, reaches
 from auditor.facts.cond import evaluate
-from auditor.checks.prequant_ttt import is_ttt
+from auditor.checks.prequant_ttt import is_slot, is_ttt
 from auditor.facts import vocab as V
 from auditor.facts.bundle import Facts
 from auditor.model import Confidence
@@ -85,7 +85,7 @@ def check(facts: Facts) -> CheckResult:
         roles = facts.roles_of(op.val)
         if V.VAL not in roles or V.TRAIN in roles or is_ttt(facts, op.func, op):
             continue
-        if any(o.kind == "param_create" for o in facts.ops_by_func.get(op.func, ())):
+        if is_slot(facts, op.func):
             continue
         result.present = True
         message = f"the training loop in `{op.func}` back-propagates a loss computed on validation data"

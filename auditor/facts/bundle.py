@@ -13,7 +13,7 @@ from typing import Any
 import libcst as cst
 
 from auditor.facts import vocab as V
-from auditor.facts.cond import knob_names, truth
+from auditor.facts.cond import evaluate, knob_names, truth
 from auditor.facts.ir import Function, ModuleIR, Op, Val
 from auditor.facts.roles import Resolver, Roles, link_calls
 from auditor.facts.walk import MODULE, walk
@@ -98,6 +98,10 @@ class Facts:
         """Live when its function is reachable and no enclosing guard or loop count is false."""
         if op.func not in self.reachable:
             return Status(False, self.disabled_by.get(op.func))
+        return self.guard_status(op)
+
+    def guard_status(self, op: Op) -> Status:
+        """Whether the guards and loop counts around an operation let it run, its function being entered."""
         for cond, polarity in op.guards:
             if (cond, polarity) in self.witnessed:
                 continue
@@ -207,8 +211,6 @@ def _deciding(cond: tuple, polarity: bool, facts: Facts) -> tuple:
 
 
 def _show(expr: tuple, facts: Facts) -> Any:
-    from auditor.facts.cond import evaluate
-
     value = evaluate(expr, facts.ir.knobs, facts.env)
     return value if isinstance(value, (int, float, str, bool, type(None))) else "?"
 
@@ -260,7 +262,7 @@ def _reachability(facts: Facts) -> None:
         for op in facts.ops_by_func[qual]:
             if op.kind != "call" or op.seq not in facts.callees:
                 continue
-            status = _guard_status(facts, op)
+            status = facts.guard_status(op)
             for callee in facts.callees[op.seq]:
                 if status.live:
                     found.append(callee)
@@ -278,14 +280,6 @@ def _reachability(facts: Facts) -> None:
                 work.append(callee)
     for qual in facts.reachable:
         facts.disabled_by.pop(qual, None)
-
-
-def _guard_status(facts: Facts, op: Op) -> Status:
-    saved = facts.reachable
-    facts.reachable = saved | {op.func}
-    status = facts.status(op)
-    facts.reachable = saved
-    return status
 
 
 def _summaries(facts: Facts) -> None:
@@ -374,6 +368,13 @@ def _switch(cond: tuple, facts: Facts) -> bool:
     return bool(names) and not any(_PROCESS_KNOB.search(n) for n in names)
 
 
+def _witness_guards(facts: Facts, guards: tuple) -> None:
+    """The feature switches among `guards` that the defaults leave closed were open in the submitted run."""
+    for cond, polarity in guards:
+        if truth(cond, facts.ir.knobs, facts.env) not in (None, polarity) and _switch(cond, facts):
+            facts.witnessed.add((cond, polarity))
+
+
 def _witness(facts: Facts, lines: list[str]) -> bool:
     """Guards off by default whose own log messages appear in the submitted run's logs were switched on."""
     templates = [(op, t) for op in facts.ir.ops if (t := _template(facts, op))]
@@ -382,9 +383,7 @@ def _witness(facts: Facts, lines: list[str]) -> bool:
     for op, template in templates:
         if template in live or facts.status(op).live or not _printed(template, lines):
             continue
-        for cond, polarity in op.guards:
-            if truth(cond, facts.ir.knobs, facts.env) not in (None, polarity) and _switch(cond, facts):
-                facts.witnessed.add((cond, polarity))
+        _witness_guards(facts, op.guards)
         if op.func not in facts.reachable:
             funcs.add(op.func)
     done: set[str] = set()
@@ -393,9 +392,7 @@ def _witness(facts: Facts, lines: list[str]) -> bool:
         done.add(qual)
         for call in facts.ir.ops:
             if call.kind == "call" and qual in facts.callees.get(call.seq, ()):
-                for cond, polarity in call.guards:
-                    if truth(cond, facts.ir.knobs, facts.env) not in (None, polarity) and _switch(cond, facts):
-                        facts.witnessed.add((cond, polarity))
+                _witness_guards(facts, call.guards)
                 if call.func not in facts.reachable and call.func not in done:
                     funcs.add(call.func)
     return bool(facts.witnessed)

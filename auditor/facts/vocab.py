@@ -211,3 +211,4 @@ LOSS_LIKE = re.compile(r"nll|loss|bpb|logp|log_prob|ce\b", re.I)
 TILT_GATE_KNOB = re.compile(r"^(within|word|agree)\w*_?(boost|beta|bonus|add|weight|scale)$", re.I)
 TOKEN_IDS = re.compile(r"ids|tok|idx|input", re.I)
 SHIFT_HELPER = re.compile(r"shift|smear|prev_tok|previous", re.I)
+TILT_NAME = re.compile(r"tilt|hint", re.I)  # n-gram tilt code: hint tables and the closed-form tilt

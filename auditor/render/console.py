@@ -61,10 +61,6 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def _field(label: str, value: str, style: str = "") -> Text:
-    return Text.assemble((label, "bold"), (value, style))
-
-
 def _header(report: Report, result: AuditResult) -> RenderableType:
     lines = [Text.assemble((f"{report.tool_name} {report.tool_version}", "bold"), " · ", (result.path, "bold"))]
     source = result.source

@@ -59,3 +59,13 @@ def test_a_model_built_by_a_function_that_was_given_val_data_is_not_val_data():
 
 def test_a_helper_returning_a_shifted_slice_of_its_argument_returns_targets():
     assert V.TARGET in _roles("y") and V.VAL in _roles("y")
+
+
+def test_audit_source_audits_code_held_in_memory():
+    from auditor.api import audit_source
+    from auditor.model import Verdict
+
+    result = audit_source(CODE, "snippet.py")
+    assert result.verdict is Verdict.CLEAN and result.source.script == "snippet.py"
+    broken = audit_source("def f(:\n", "broken.py")
+    assert broken.verdict is Verdict.UNANALYZABLE and "syntax error" in broken.error

@@ -193,7 +193,13 @@ def run_facts(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"rules": run_rules, "explain": run_explain, "facts": run_facts}
+def run_scan(argv: Sequence[str]) -> int:
+    from auditor.scan.cli import main as scan  # imported on use: the scan driver needs this module's helpers
+
+    return scan(argv)
+
+
+COMMANDS = {"rules": run_rules, "explain": run_explain, "facts": run_facts, "scan": run_scan}
 
 
 def _error(message: str) -> None:

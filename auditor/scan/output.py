@@ -18,6 +18,7 @@ from auditor import __version__
 from auditor.model import Report, Severity
 from auditor.render import RENDERERS
 from auditor.render.github import escape_data, escape_property
+from auditor.render.markdown import MARKER
 from auditor.scan import codec
 from auditor.scan.engine import Row, Scan
 
@@ -190,7 +191,7 @@ def review(scan: Scan, command: str, gate: bool) -> str:
         text += "".join(f"- {_plain(_where(r, n))}: {_plain(n['text'])}\n" for r, n in notes)
     if not text:
         text = "### pgolf-audit\n\nThis change adds or modifies no records folder.\n"
-    return text
+    return text if text.startswith(MARKER) else f"{MARKER}\n{text}"  # the comment poster finds its one comment
 
 
 def github(scan: Scan, command: str, gate: bool) -> str:

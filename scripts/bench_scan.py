@@ -8,8 +8,9 @@ then the warm scan; peak memory of the whole process tree for each.
 2. floor: `libcst.parse_module` alone on each distinct training script the cold scan audited (deduplicated by
    content), in a pool of the same number of processes;
 3. warm: the same scan again with the cache the cold run filled.
-Prints a table (and writes JSON with --out). The machine's load average is printed too: other work on the same
-cores slows both the scan and the floor.
+Prints a table (and writes JSON with --out): wall and CPU time (user + system of every process, workers included)
+of each phase. The machine's load average is printed too: other work on the same cores stretches wall times, so on a
+shared machine the CPU ratio is the steadier comparison.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -55,11 +57,11 @@ def main() -> int:
         cache = args.cache_dir or Path(tmp) / "cache"
         command = [sys.executable, "-m", "auditor", "scan", *target, "--jobs", str(args.jobs), "--quiet"]
         command += ["--cache-dir", str(cache), "--format", "jsonl", "--exit-zero"]
-        cold_wall, cold_peak = measure(command, rows_file)
+        cold_wall, cold_cpu, cold_peak = measure(command, rows_file)
         rows = [json.loads(line) for line in rows_file.read_text().splitlines()]
         scripts = distinct_scripts(rows, args.git)
         floor_wall, floor_cpu, floor_failed = parse_floor(scripts, args.jobs)
-        warm_wall, warm_peak = measure(command, rows_file)
+        warm_wall, _, warm_peak = measure(command, rows_file)
     load_after = os.getloadavg()
     verdicts = Counter(row["verdict"] for row in rows if row["status"] != "no-submission")
     per_ref = Counter(worst([r["verdict"] for r in rows if (r["ref"] or r["id"]) == ref]) for ref in refs(rows))
@@ -75,6 +77,8 @@ def main() -> int:
         "floor_cpu_s": round(floor_cpu, 1),
         "floor_parse_failures": floor_failed,
         "cold_over_floor": round(cold_wall / floor_wall, 2) if floor_wall else None,
+        "cold_cpu_s": round(cold_cpu, 1),
+        "cold_cpu_over_floor_cpu": round(cold_cpu / floor_cpu, 2) if floor_cpu else None,
         "warm_s": round(warm_wall, 2),
         "cold_peak_mb": round(cold_peak / 2**20),
         "warm_peak_mb": round(warm_peak / 2**20),
@@ -92,8 +96,9 @@ def main() -> int:
 # ---------------------------------------------------------------------------------------------- measuring
 
 
-def measure(command: list[str], stdout: Path) -> tuple[float, int]:
-    """Wall time of a command and the peak of its process tree's summed resident memory (sampled every 0.1 s)."""
+def measure(command: list[str], stdout: Path) -> tuple[float, float, int]:
+    """Wall time, CPU time (user + system, the whole tree) and peak summed resident memory of a command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with stdout.open("w") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(command, stdout=out, cwd=ROOT)
@@ -112,7 +117,13 @@ def measure(command: list[str], stdout: Path) -> tuple[float, int]:
         sampler.join()
     if code not in (0, 1):
         raise SystemExit(f"scan failed with exit code {code}: {' '.join(command)}")
-    return wall, peak[0]
+    return wall, cpu_since(before), peak[0]
+
+
+def cpu_since(before: resource.struct_rusage) -> float:
+    """CPU seconds of waited-for descendants since BEFORE (pool workers roll up into the process that waits)."""
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def tree_rss(root: int) -> int:
@@ -171,10 +182,11 @@ def _parse(code: str) -> tuple[float, bool]:
 def parse_floor(scripts: dict[str, str], jobs: int) -> tuple[float, float, int]:
     """Wall time of parsing every script once in JOBS spawned processes (largest first), summed CPU, failures."""
     codes = sorted(scripts.values(), key=len, reverse=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         results = list(pool.map(_parse, codes, chunksize=1))
-    return time.perf_counter() - start, sum(t for t, _ in results), sum(1 for _, ok in results if not ok)
+    return time.perf_counter() - start, cpu_since(before), sum(1 for _, ok in results if not ok)
 
 
 def refs(rows: list[dict]) -> list[str]:
@@ -190,11 +202,16 @@ def worst(verdicts: list[str]) -> str:
 
 def print_table(doc: dict) -> None:
     print(f"targets {doc['targets']} · records folders {doc['folders']} · distinct folders {doc['distinct_folders']}")
-    print(f"distinct training scripts {doc['distinct_scripts']} ({doc['script_bytes'] / 1e6:.1f} MB) · jobs {doc['jobs']}")
+    print(
+        f"distinct training scripts {doc['distinct_scripts']} ({doc['script_bytes'] / 1e6:.1f} MB) · jobs {doc['jobs']}"
+    )
     print(f"{'measure':<34}{'value':>12}")
     print(f"{'cold scan (s)':<34}{doc['cold_s']:>12}")
     print(f"{'parse-only floor (s)':<34}{doc['floor_s']:>12}")
-    print(f"{'cold / floor':<34}{doc['cold_over_floor']!s:>12}")
+    print(f"{'cold / floor (wall)':<34}{doc['cold_over_floor']!s:>12}")
+    print(f"{'cold CPU (s, all processes)':<34}{doc['cold_cpu_s']:>12}")
+    print(f"{'floor CPU (s, all processes)':<34}{doc['floor_cpu_s']:>12}")
+    print(f"{'cold / floor (CPU)':<34}{doc['cold_cpu_over_floor_cpu']!s:>12}")
     print(f"{'warm scan (s)':<34}{doc['warm_s']:>12}")
     print(f"{'cold peak memory (MB, tree)':<34}{doc['cold_peak_mb']:>12}")
     print(f"{'warm peak memory (MB, tree)':<34}{doc['warm_peak_mb']:>12}")

@@ -31,11 +31,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("dirs", nargs="*", metavar="DIR", help="directories searched for folders with train*.py")
     parser.add_argument("--git", metavar="REPO", help="a git repository (bare or not): read refs, no checkout")
     parser.add_argument(
-        "--refs", action="append", metavar="PATTERN", help="refs to scan (glob, or a revision); default refs/pull/*/head"
+        "--refs",
+        action="append",
+        metavar="PATTERN",
+        help="refs to scan (glob, or a revision); default refs/pull/*/head",
     )
     parser.add_argument("--base", default="main", help="the branch the refs are compared with (default main)")
     parser.add_argument("--jobs", type=int, default=engine.default_jobs(), help="worker processes (default: all cores)")
-    parser.add_argument("--format", choices=output.FORMATS, help="stdout format (default: table on a TTY, else markdown)")
+    parser.add_argument(
+        "--format", choices=output.FORMATS, help="stdout format (default: table on a TTY, else markdown)"
+    )
     parser.add_argument("--write", action="append", default=[], metavar="FORMAT=FILE", help="also write FORMAT to FILE")
     parser.add_argument("--labels", type=Path, metavar="FILE", help="compare with known decisions (JSON lines)")
     parser.add_argument("--cache-dir", type=Path, help=f"cache location (default {default_dir()})")
@@ -169,4 +174,3 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
-

@@ -162,10 +162,12 @@ def run(
     cached = set(entries)
     todo = sorted((u for k, u in distinct.items() if k not in entries), key=lambda u: -sum(f.size for f in u.files))
     tasks = [(u.key, u.folder, [(f.path, f.blob) for f in u.files]) for u in todo]
-    for key, entry in _audit_all(tasks, options, jobs, repo, progress):
+    for done, (key, entry) in enumerate(_audit_all(tasks, options, jobs, repo, progress), 1):
         entries[key] = entry
         if entry.pop("cache", False):
             cache.put("results", key, entry)
+        if done % 50 == 0:  # an interrupted scan keeps what it audited
+            cache.commit()
     cache.commit()
     rows = [_row(unit, entries[unit.key], unit.key in cached) for unit in units] + empty
     rows.sort(key=lambda r: (r.pr if r.pr is not None else -1, r.id))

@@ -13,7 +13,8 @@ import tokenize
 from pathlib import Path
 
 SUPPRESSION = re.compile(
-    r"\b(?:noqa|nosec|pylint\s*:\s*disable|pgolf[-_ ]?audit\s*:\s*\w+|audit\s*[:-]\s*(?:ignore|skip|disable|off|allow))",
+    r"\b(?:noqa|nosec|pylint\s*:\s*disable|pgolf[-_ ]?audit\s*:\s*\w+"
+    r"|audit\s*[:-]\s*(?:ignore|skip|disable|off|allow))",
     re.IGNORECASE,
 )
 CONFIG_NAMES = re.compile(r"^\.?pgolf[-_]audit[\w.-]*$|^\.?pgolf[-_]audit[-_]baseline", re.IGNORECASE)

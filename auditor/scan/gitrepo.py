@@ -34,9 +34,7 @@ class Ref:
 def git(repo: Path, *args: str, stdin: str | None = None) -> str:
     """Run one git command in REPO (bare or not); failures become InputError with git's own first line."""
     try:
-        done = subprocess.run(
-            ["git", "-C", str(repo), *args], input=stdin, capture_output=True, text=True, check=False
-        )
+        done = subprocess.run(["git", "-C", str(repo), *args], input=stdin, capture_output=True, text=True, check=False)
     except FileNotFoundError:
         raise InputError("git is not installed (needed for --git)") from None
     if done.returncode != 0:

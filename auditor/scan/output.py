@@ -134,7 +134,7 @@ def table(scan: Scan, width: int, color: bool) -> str:
             verdicts.add_row(verdict, str(folders), str(refs))
     console.print(verdicts)
     if data["rules"]:
-        rules = Table("rule", "folders", title="Rules (illegal or needs-review findings)", title_justify="left")
+        rules = Table("rule", "folders with an illegal or needs-review finding", title="Rules", title_justify="left")
         for rule, count in data["rules"].items():
             rules.add_row(rule, str(count))
         console.print(rules)

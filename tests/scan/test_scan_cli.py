@@ -40,14 +40,20 @@ def test_markdown_summary_lists_what_to_act_on(capsys, scan_args):
     _, out, _ = run(capsys, *scan_args)  # stdout is not a TTY: markdown
     assert "| illegal | 2 | 2 |" in out
     assert "| clean | 3 | 3 |" in out and "| no-submission | 0 | 1 |" in out
-    assert f"| PR 2 | illegal | " in out and f"`{FOLDERS[2]}`" in out
+    assert "| PR 2 | illegal | " in out and f"`{FOLDERS[2]}`" in out
     assert "| PR 4 | unanalyzable | syntax error" in out
 
 
 def test_csv_json_and_table(capsys, scan_args, tmp_path):
     code, out, _ = run(
-        capsys, *scan_args, "--format", "csv", "--write", f"json={tmp_path / 'scan.json'}",
-        "--write", f"table={tmp_path / 'table.txt'}",
+        capsys,
+        *scan_args,
+        "--format",
+        "csv",
+        "--write",
+        f"json={tmp_path / 'scan.json'}",
+        "--write",
+        f"table={tmp_path / 'table.txt'}",
     )
     rows = list(csv.DictReader(io.StringIO(out)))
     assert {int(r["pr"]): r["verdict"] for r in rows} == EXPECTED
@@ -60,16 +66,27 @@ def test_csv_json_and_table(capsys, scan_args, tmp_path):
 
 def test_review_sarif_and_github_cover_the_audited_folders(capsys, scan_args, tmp_path):
     code, out, _ = run(
-        capsys, *scan_args, "--refs", "refs/pull/2/head", "--format", "github",
-        "--write", f"review={tmp_path / 'review.md'}", "--write", f"sarif={tmp_path / 'out.sarif'}",
+        capsys,
+        *scan_args,
+        "--refs",
+        "refs/pull/2/head",
+        "--format",
+        "github",
+        "--write",
+        f"review={tmp_path / 'review.md'}",
+        "--write",
+        f"sarif={tmp_path / 'out.sarif'}",
     )
     assert code == 1
     assert f"::error file={FOLDERS[2]}/train_gpt.py,line=" in out
     review = (tmp_path / "review.md").read_text()
     assert review.startswith("<!-- pgolf-audit:v1 -->") and "ILLEGAL" in review
     sarif = json.loads((tmp_path / "out.sarif").read_text())
-    uris = {loc["physicalLocation"]["artifactLocation"]["uri"] for r in sarif["runs"][0]["results"]
-            for loc in r["locations"]}
+    uris = {
+        loc["physicalLocation"]["artifactLocation"]["uri"]
+        for r in sarif["runs"][0]["results"]
+        for loc in r["locations"]
+    }
     assert uris == {f"{FOLDERS[2]}/train_gpt.py"}
 
 

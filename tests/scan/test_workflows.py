@@ -97,8 +97,10 @@ def test_pre_commit_hook_targets_training_scripts():
 
 def github_env(step: dict, inputs: dict[str, str]) -> dict[str, str]:
     """The step's env as GitHub would evaluate it: `${{ inputs.X }}` replaced by the input (or its default)."""
-    return {key: EXPRESSION.sub(lambda m: inputs[m.group(1).removeprefix("inputs.")], value)
-            for key, value in step["env"].items()}
+    return {
+        key: EXPRESSION.sub(lambda m: inputs[m.group(1).removeprefix("inputs.")], value)
+        for key, value in step["env"].items()
+    }
 
 
 def run_action(fixture_repo, tmp_path: Path, pr: int) -> tuple[int, str, Path, dict]:

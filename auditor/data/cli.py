@@ -47,7 +47,8 @@ def run_data(argv: Sequence[str], error) -> int:
     try:
         from auditor.data.synth import synth_dataset, tokenize_texts
     except ImportError as exc:
-        raise InputError(f"`pgolf-audit data` needs numpy and sentencepiece: pip install 'pgolf-audit[trace]' ({exc})") from None
+        hint = "pip install 'pgolf-audit[trace]'"
+        raise InputError(f"`pgolf-audit data` needs numpy and sentencepiece: {hint} ({exc})") from None
     if args.verb == "synth":
         if min(args.train_tokens, args.val_tokens, args.train_shards) < 1:
             error("--train-tokens, --val-tokens and --train-shards must be positive")

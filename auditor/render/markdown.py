@@ -142,8 +142,8 @@ def _record_section(record: RecordReview | None) -> str:
             rows.append(
                 f"| {_untrusted(run.log)} | {_untrusted(run.seed or '–')} | {_untrusted(run.stage or '–')} | "
                 f"{_number(run.val_bpb, '.5f')} | {_number(run.val_loss, '.5f')} | {_number(run.steps, ',')} | "
-                f"{_number(run.train_s, '.1f')} | {_number(run.eval_s, '.1f')} / {_number(run.eval_end_to_end_s, '.1f')}"
-                f" | {_number(run.bytes_total, ',')} |"
+                f"{_number(run.train_s, '.1f')} | {_number(run.eval_s, '.1f')} / "
+                f"{_number(run.eval_end_to_end_s, '.1f')} | {_number(run.bytes_total, ',')} |"
             )
         parts.append("\n".join(rows))
         if record.mean_bpb is not None:

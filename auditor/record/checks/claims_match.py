@@ -30,8 +30,9 @@ def check(facts: RecordFacts, record_rules: frozenset[str] = frozenset()) -> Che
     messages: list[str] = []
     if claims.val_bpb is not None and runs and not _bpb_matches(claims.val_bpb, runs, tol):
         finals = ", ".join(f"{run.final.val_bpb:.5f}" for run in runs)
-        messages.append(f"val_bpb {claims.val_bpb} is neither the mean ({stats.mean([r.final.val_bpb for r in runs]):.5f})"
-                        f" of the runs' final scores ({finals}) nor any score a log prints")
+        mean = stats.mean([r.final.val_bpb for r in runs])
+        messages.append(f"val_bpb {claims.val_bpb} is neither the mean ({mean:.5f}) of the runs' final scores "
+                        f"({finals}) nor any score a log prints")
     by_seed = {str(run.seed): run for run in facts.runs if run.seed is not None}
     for seed in claims.seeds:
         run = by_seed.get(seed.seed)

@@ -21,7 +21,8 @@ def check(facts: RecordFacts) -> CheckResult:
     val_counts = {run.val_tokens for run in runs if run.val_tokens is not None}
     if len(val_counts) > 1:
         result.findings.append(record_finding(
-            RULE, f"the runs evaluated different validation sets: val_tokens {', '.join(map(str, sorted(val_counts)))}.",
+            RULE, f"the runs evaluated different validation sets: val_tokens {', '.join(map(str, sorted(val_counts)))}"
+            ".",
             path=runs[0].file, evidence=log_evidence(*[r.quotes.get("val_tokens", "") for r in runs])))
     for run in runs:
         if run.train_shards is not None and run.train_shards > max_shards:

@@ -40,7 +40,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="*")
     parser.add_argument("--git")
-    parser.add_argument("--refs", default="refs/pull/*/head")
+    parser.add_argument("--refs", action="append", help="refs to scan (repeatable; default refs/pull/*/head)")
     parser.add_argument("--base", default="main")
     parser.add_argument("--jobs", type=int, default=default_jobs())
     parser.add_argument("--out", type=Path)
@@ -48,7 +48,8 @@ def main() -> int:
     args = parser.parse_args()
     if bool(args.git) == bool(args.dirs):
         parser.error("give DIR... or --git REPO")
-    target = ["--git", args.git, "--refs", args.refs, "--base", args.base] if args.git else list(args.dirs)
+    refs = [arg for pattern in args.refs or ["refs/pull/*/head"] for arg in ("--refs", pattern)]
+    target = ["--git", args.git, *refs, "--base", args.base] if args.git else list(args.dirs)
     load_before = os.getloadavg()
     if args.cache_dir and args.cache_dir.exists():
         parser.error(f"{args.cache_dir} exists: the cold scan needs an empty cache")

@@ -1,86 +1,58 @@
-"""AuditResult <-> plain JSON data, so results cross process boundaries and live in the cache as data, not pickles."""
+"""AuditResult <-> plain JSON data, so results cross process boundaries and live in the cache as data, not pickles.
+
+Generic over the frozen report model: dataclasses become objects keyed by field name, enums their values, tuples
+lists; decoding follows the model's type hints, so a field added to the model needs no change here.
+"""
 
 from __future__ import annotations
 
-from auditor.model import (
-    AuditResult,
-    CheckOutcome,
-    CheckStatus,
-    Claims,
-    Confidence,
-    Evidence,
-    Finding,
-    Severity,
-    SourceInfo,
-    Verdict,
-)
+import dataclasses
+import types
+import typing
+from enum import Enum
+from functools import cache
+
+from auditor.model import AuditResult
 
 
-def encode(result: AuditResult) -> dict:
-    source = result.source
-    return {
-        "path": result.path,
-        "verdict": result.verdict.value,
-        "error": result.error,
-        "techniques": list(result.techniques),
-        "claims": {
-            "title": result.claims.title,
-            "val_bpb": result.claims.val_bpb,
-            "seeds": list(result.claims.seeds),
-            "bytes_total": result.claims.bytes_total,
-        },
-        "source": None
-        if source is None
-        else {
-            "script": source.script,
-            "sha256": source.sha256,
-            "size": source.size,
-            "wrapper": source.wrapper,
-            "inner_size": source.inner_size,
-            "siblings": list(source.siblings),
-        },
-        "checks": [[c.rule, c.title, c.status.value, c.note, list(c.lines)] for c in result.checks],
-        "findings": [_finding(f) for f in result.findings],
-    }
-
-
-def _finding(f: Finding) -> dict:
-    return {
-        "rule": f.rule,
-        "severity": f.severity.value,
-        "confidence": f.confidence.value,
-        "line": f.line,
-        "message": f.message,
-        "end_line": f.end_line,
-        "evidence": [[e.line, e.text, e.note] for e in f.evidence],
-        "knob": f.knob,
-        "path": f.path,
-    }
+def encode(value: object) -> object:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (tuple, list)):
+        return [encode(item) for item in value]
+    if isinstance(value, dict):
+        return {key: encode(item) for key, item in value.items()}
+    return value
 
 
 def decode(data: dict) -> AuditResult:
-    source = data["source"]
-    claims = data["claims"]
-    return AuditResult(
-        path=data["path"],
-        verdict=Verdict(data["verdict"]),
-        findings=tuple(
-            Finding(
-                f["rule"],
-                Severity(f["severity"]),
-                Confidence(f["confidence"]),
-                f["line"],
-                f["message"],
-                f["end_line"],
-                tuple(Evidence(*hop) for hop in f["evidence"]),
-                f["knob"],
-                f["path"],
-            )
-            for f in data["findings"]
-        ),
-        checks=tuple(CheckOutcome(r, t, CheckStatus(s), n, tuple(ls)) for r, t, s, n, ls in data["checks"]),
-        techniques=tuple(data["techniques"]),
-        source=None if source is None else SourceInfo(**{**source, "siblings": tuple(source["siblings"])}),
-        claims=Claims(claims["title"], claims["val_bpb"], tuple(claims["seeds"]), claims["bytes_total"]),
-        error=data["error"],
-    )
+    return _decode(AuditResult, data)
+
+
+@cache
+def _hints(cls: type) -> dict[str, object]:
+    return typing.get_type_hints(cls)
+
+
+def _decode(hint: object, data: object) -> object:
+    if data is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return _decode(options[0], data) if len(options) == 1 else data
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        return tuple(_decode(item, value) for value in data)
+    if origin is dict:
+        _, item = typing.get_args(hint)
+        return {key: _decode(item, value) for key, value in data.items()}
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint(data)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        hints = _hints(hint)
+        names = {f.name for f in dataclasses.fields(hint)}
+        return hint(**{key: _decode(hints[key], value) for key, value in data.items() if key in names})
+    return data

@@ -120,7 +120,7 @@ def main(argv: Sequence[str]) -> int:
 
 def _scan(args: argparse.Namespace, options: Options, cache: Cache) -> engine.Scan:
     token = engine.options_token(options)
-    with _progress(not args.quiet and sys.stderr.isatty()) as progress:
+    with _Progress(not args.quiet and sys.stderr.isatty()) as progress:
         if args.git:
             repo = Path(args.git)
             units, empty = engine.git_units(repo, args.refs or ["refs/pull/*/head"], args.base, cache, token)
@@ -141,7 +141,7 @@ def _fails(scan: engine.Scan, fail_on: str) -> bool:
     return False
 
 
-class _progress:
+class _Progress:
     """A rich progress bar on stderr while auditing (a terminal only); a no-op callback otherwise."""
 
     def __init__(self, enabled: bool) -> None:

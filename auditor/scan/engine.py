@@ -193,9 +193,12 @@ def _audit_all(tasks: list, options: Options, jobs: int, repo: Path | None, prog
         initargs=(str(repo) if repo else None, options),
         max_tasks_per_child=400,  # bounds whatever an unusual file leaves behind in a worker
     ) as pool:
-        futures = [pool.submit(worker.audit, task) for task in tasks]
+        futures = {pool.submit(worker.audit, task): task[0] for task in tasks}
         for done, future in enumerate(as_completed(futures), 1):
-            yield future.result()
+            try:
+                yield future.result()
+            except Exception as exc:  # noqa: BLE001 - a worker killed (memory, signal): that unit fails, not the scan
+                yield futures[future], {"status": "error", "error": f"internal error: {type(exc).__name__}: {exc}"}
             if progress:
                 progress(done, total)
 

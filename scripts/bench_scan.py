@@ -48,8 +48,8 @@ def main() -> int:
     args = parser.parse_args()
     if bool(args.git) == bool(args.dirs):
         parser.error("give DIR... or --git REPO")
-    refs = [arg for pattern in args.refs or ["refs/pull/*/head"] for arg in ("--refs", pattern)]
-    target = ["--git", args.git, *refs, "--base", args.base] if args.git else list(args.dirs)
+    ref_args = [arg for pattern in args.refs or ["refs/pull/*/head"] for arg in ("--refs", pattern)]
+    target = ["--git", args.git, *ref_args, "--base", args.base] if args.git else list(args.dirs)
     load_before = os.getloadavg()
     if args.cache_dir and args.cache_dir.exists():
         parser.error(f"{args.cache_dir} exists: the cold scan needs an empty cache")

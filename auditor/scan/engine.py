@@ -20,10 +20,21 @@ from auditor.model import AuditResult, Severity, SourceInfo
 from auditor.scan import codec, worker
 from auditor.scan.cache import Cache
 from auditor.scan.discover import find_folders
-from auditor.scan.gitrepo import Graph, Objects, changed_folders, check_repo, list_refs, pr_number, resolve
+from auditor.scan.gitrepo import (
+    BLOB_MODES,
+    Graph,
+    Objects,
+    changed_folders,
+    check_repo,
+    folder_files,
+    list_refs,
+    pr_number,
+    resolve,
+)
 from auditor.scan.units import POLICY, FileRef, Unit, audited, disk_files, unit_key
 
 Progress = Callable[[int, int], None]  # (done, total)
+FOLDERS_POLICY = "folders-v2"  # bump when the choice of a ref's submission folders changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +87,7 @@ def git_units(repo: Path, patterns: list[str], base: str, cache: Cache, token: s
     check_repo(repo)
     base_commit = resolve_base(repo, base)
     refs = list_refs(repo, patterns)
-    keys = {ref.name: f"{ref.commit}:{base_commit}:{POLICY}" for ref in refs}
+    keys = {ref.name: f"{ref.commit}:{base_commit}:{POLICY}:{FOLDERS_POLICY}" for ref in refs}
     known = cache.get_many("folders", list(set(keys.values())))
     graph: Graph | None = None
     units: list[Unit] = []
@@ -118,12 +129,13 @@ def resolve_base(repo: Path, base: str) -> str:
 
 def _folders(objects: Objects, graph: Graph, commit: str) -> list:
     fork = graph.fork_point(commit)
-    changed = changed_folders(objects, objects.root_tree(commit), objects.root_tree(fork) if fork else None)
+    root = objects.root_tree(commit)
+    changed = changed_folders(objects, root, objects.root_tree(fork) if fork else None)
     out = []
-    for folder, tree in sorted(changed.items()):
+    for folder, recursive in sorted(changed.items()):
         files = []
-        for path, mode, blob in objects.walk(tree):
-            if mode in (b"100644", b"100755") and audited(path, 0):
+        for path, mode, blob in folder_files(objects, root, folder, recursive):
+            if mode in BLOB_MODES and audited(path, 0):
                 size = objects.size(blob)
                 if audited(path, size):
                     files.append([path, blob, size])
@@ -226,7 +238,8 @@ def _placed(result: AuditResult, folder: str) -> AuditResult:
     """A cached result (paths relative to its folder) located in this unit's folder."""
     source: SourceInfo | None = result.source
     if source is not None:
-        source = replace(source, script=f"{folder.rstrip('/')}/{source.script}")
+        script = source.script if folder == "." else f"{folder.rstrip('/')}/{source.script}"
+        source = replace(source, script=script)
     error = result.error.replace(worker.FOLDER, folder) if result.error else None
     return replace(result, path=folder, source=source, error=error)
 

@@ -4,8 +4,9 @@ One `git rev-list --parents` gives the commit graph of the base branch and every
 computed from it in memory. Trees and blobs come from one long-running `git cat-file --batch` (and `--batch-check`
 for sizes), so a scan of two thousand refs starts three git processes, not thousands.
 
-The records folders a ref adds or changes are `records/<track>/<name>` directories with a file that differs from
-the ref's merge base with the base branch. A ref already merged into the base branch (a merge commit on its
+The submissions a ref adds or changes are the `records/<track>/<name>` folders with a file that differs from the
+ref's merge base with the base branch, and the directory of any other training script it adds or edits (early PRs
+edited the top-level `train_gpt.py`). A ref already merged into the base branch (a merge commit on its
 first-parent chain brought it in) is compared with the fork point before that merge, so merged records are still
 found.
 """
@@ -264,20 +265,53 @@ def parse_tree(data: bytes) -> list[tuple[bytes, str, str]]:
     return entries
 
 
-def changed_folders(objects: Objects, head_tree: str, base_tree: str | None) -> dict[str, str]:
-    """`records/<track>/<name>` folders whose content in HEAD differs from BASE -> their tree id in HEAD."""
-    head = objects.entry(head_tree, RECORDS)
-    if head is None or head[0] != TREE_MODE:
-        return {}
-    base = objects.entry(base_tree, RECORDS) if base_tree else None
-    base_tracks = {n: s for m, n, s in objects.tree(base[1])} if base and base[0] == TREE_MODE else {}
-    out: dict[str, str] = {}
-    for mode, track, sha in objects.tree(head[1]):
-        if mode != TREE_MODE or base_tracks.get(track) == sha:
+def changed_paths(objects: Objects, head: str, base: str | None, prefix: str = "") -> Iterator[str]:
+    """Files added or modified in tree HEAD relative to tree BASE (identical subtrees are skipped unread)."""
+    old = {name: (mode, sha) for mode, name, sha in objects.tree(base)} if base else {}
+    for mode, name, sha in objects.tree(head):
+        before = old.get(name)
+        if before is not None and before[1] == sha:
             continue
-        old = base_tracks.get(track)
-        old_entries = {n: s for m, n, s in objects.tree(old)} if old else {}
-        for sub_mode, name, sub_sha in objects.tree(sha):
-            if sub_mode == TREE_MODE and old_entries.get(name) != sub_sha:
-                out[f"{RECORDS}/{track}/{name}"] = sub_sha
-    return out
+        path = f"{prefix}{name}"
+        if mode == TREE_MODE:
+            yield from changed_paths(objects, sha, before[1] if before and before[0] == TREE_MODE else None, path + "/")
+        elif mode in BLOB_MODES:
+            yield path
+
+
+def submission_folder(path: str) -> tuple[str, bool] | None:
+    """The submission a changed file belongs to: (folder, whole subtree?) or None.
+
+    A file below `records/<track>/<name>/` (at any depth, also under a `records` folder nested deeper) belongs to
+    that records folder. A training script elsewhere (`train_gpt.py` at the top, as early PRs edited it) is a
+    submission of its own directory's files only (`train_gpt*.py`: a data-prep `train_tokenizer.py` is not one).
+    """
+    parts = path.split("/")
+    for index, part in enumerate(parts[:-3]):
+        if part == RECORDS:
+            return "/".join(parts[: index + 3]), True
+    name = parts[-1]
+    if name.startswith("train_gpt") and name.endswith(".py"):
+        return "/".join(parts[:-1]) or ".", False
+    return None
+
+
+def changed_folders(objects: Objects, head_tree: str, base_tree: str | None) -> dict[str, bool]:
+    """Submission folders with a file that differs between HEAD and BASE -> whether their subfolders count."""
+    folders: dict[str, bool] = {}
+    for path in changed_paths(objects, head_tree, base_tree):
+        found = submission_folder(path)
+        if found is not None:
+            folders[found[0]] = folders.get(found[0], False) or found[1]
+    return folders
+
+
+def folder_files(objects: Objects, root_tree: str, folder: str, recursive: bool) -> Iterator[tuple[str, bytes, str]]:
+    """(path relative to the folder, mode, blob id) of the folder's files in a commit's tree."""
+    entry = (TREE_MODE, root_tree) if folder == "." else objects.entry(root_tree, folder)
+    if entry is None or entry[0] != TREE_MODE:
+        return
+    if recursive:
+        yield from objects.walk(entry[1])
+    else:
+        yield from ((name, mode, sha) for mode, name, sha in objects.tree(entry[1]) if mode != TREE_MODE)

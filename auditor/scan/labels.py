@@ -104,10 +104,16 @@ def compare(rows: list[Row], labels: list[Label]) -> Comparison:
 
 def _rows_for(rows: list[Row], path: str | None) -> list[Row]:
     if path:
-        holding = [row for row in rows if row.folder and path.startswith(row.folder.rstrip("/") + "/")]
+        holding = [row for row in rows if row.folder and _holds(row.folder, path)]
         if holding:
             return holding
     return rows
+
+
+def _holds(folder: str, path: str) -> bool:
+    if folder == ".":  # a training script at the top of the repository
+        return "/" not in path
+    return path.startswith(folder.rstrip("/") + "/")
 
 
 def _worst(rows: list[Row]) -> str:

@@ -7,6 +7,7 @@ refs/pull/4/head  broken     a script with a syntax error (unanalyzable)
 refs/pull/5/head  none       changes only the top-level README (no records folder)
 refs/pull/6/head  duplicate  the clean example again under another folder name (same content: one audit)
 refs/pull/7/head  merged     a clean record merged into main with a merge commit (still found)
+refs/pull/8/head  top-level  edits the top-level train_gpt.py, as early PRs did (its directory is the submission)
 """
 
 from __future__ import annotations
@@ -30,7 +31,16 @@ FOLDERS = {
     6: f"{TRACK}/2026-03-24_LegalAgain",
     7: f"{TRACK}/2026-03-25_Merged",
 }
-EXPECTED = {1: "clean", 2: "illegal", 3: "illegal", 4: "unanalyzable", 5: "no-submission", 6: "clean", 7: "clean"}
+EXPECTED = {
+    1: "clean",
+    2: "illegal",
+    3: "illegal",
+    4: "unanalyzable",
+    5: "no-submission",
+    6: "clean",
+    7: "clean",
+    8: "clean",
+}
 ENV = {
     "GIT_AUTHOR_NAME": "t",
     "GIT_AUTHOR_EMAIL": "t@example.com",
@@ -91,7 +101,10 @@ def build(root: Path) -> FixtureRepo:
     work.mkdir()
     git(work, "init", "-q")
     (work / "README.md").write_text("# challenge\n")
+    (work / "data").mkdir()
+    (work / "data" / "train_tokenizer.py").write_text("print('not a submission')\n")
     copy_example("clean_record", work / TRACK / "2026-03-01_Baseline")
+    shutil.copy(EXAMPLES / "clean_record" / "train_gpt.py", work / "train_gpt.py")
     git(work, "add", "-A")
     git(work, "commit", "-qm", "main")
     git(root, "init", "-q", "--bare", str(bare))
@@ -110,7 +123,12 @@ def build(root: Path) -> FixtureRepo:
         (w / FOLDERS[4] / "train_gpt.py").write_text("def train(:\n    pass\n")
 
     _branch(repo, 4, broken)
-    _branch(repo, 5, lambda w: (w / "README.md").write_text("# challenge, edited\n"))
+
+    def readme_and_data(w: Path) -> None:
+        (w / "README.md").write_text("# challenge, edited\n")
+        (w / "data" / "train_tokenizer.py").write_text("print('still not a submission')\n")
+
+    _branch(repo, 5, readme_and_data)
     _branch(repo, 6, lambda w: copy_example("clean_record", w / FOLDERS[6]))
 
     def merged(w: Path) -> None:
@@ -118,6 +136,12 @@ def build(root: Path) -> FixtureRepo:
         (w / FOLDERS[7] / "README.md").write_text("# Merged record\n")
 
     _branch(repo, 7, merged)
+
+    def top_level(w: Path) -> None:
+        script = w / "train_gpt.py"
+        script.write_text(script.read_text() + "\n# a tweak to the baseline\n")
+
+    _branch(repo, 8, top_level)
     git(work, "merge", "-q", "--no-ff", "-m", "Merge pull request #7", "pr7")
     (work / "NOTES.md").write_text("after the merge\n")
     git(work, "add", "-A")

@@ -35,6 +35,7 @@ def test_each_pr_gets_its_verdict(fixture_repo, tmp_path):
     assert by_pr[2].result.source.script == f"{FOLDERS[2]}/train_gpt.py"
     assert "syntax error" in by_pr[4].result.error
     assert by_pr[7].folder == FOLDERS[7]  # merged with a merge commit: compared with main before the merge
+    assert by_pr[8].folder == "." and by_pr[8].result.source.script == "train_gpt.py"
 
 
 def test_same_content_is_audited_once(fixture_repo, tmp_path):

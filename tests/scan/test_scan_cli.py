@@ -39,7 +39,7 @@ def test_jsonl_rows_and_exit_code(capsys, scan_args):
 def test_markdown_summary_lists_what_to_act_on(capsys, scan_args):
     _, out, _ = run(capsys, *scan_args)  # stdout is not a TTY: markdown
     assert "| illegal | 2 | 2 |" in out
-    assert "| clean | 3 | 3 |" in out and "| no-submission | 0 | 1 |" in out
+    assert "| clean | 4 | 4 |" in out and "| no-submission | 0 | 1 |" in out
     assert "| PR 2 | illegal | " in out and f"`{FOLDERS[2]}`" in out
     assert "| PR 4 | unanalyzable | syntax error" in out
 
@@ -106,7 +106,7 @@ def test_second_cli_run_reads_the_cache(capsys, scan_args):
 
 def test_gate_mode_reports_suppressions_and_reads_no_cache(capsys, fixture_repo, tmp_path):
     work = fixture_repo.work
-    git(work, "checkout", "-qb", "pr8", "main")
+    git(work, "checkout", "-qb", "quiet", "main")
     folder = work / "records/track_10min_16mb/2026-03-26_Quiet"
     git(work, "checkout", "-q", "pr2", "--", FOLDERS[2])  # the illegal example under a new name
     git(work, "mv", FOLDERS[2], str(folder.relative_to(work)))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from auditor.api import Options, audit_path
 from auditor.scan import codec, gate
-from auditor.scan.gitrepo import parse_tree
+from auditor.scan.gitrepo import parse_tree, submission_folder
 from auditor.scan.units import FileRef, audited, blob_id, unit_key
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "examples"
@@ -64,3 +64,14 @@ def test_parse_tree_entries():
     sha = bytes(range(20))
     data = b"100644 a.py\0" + sha + b"40000 sub dir\0" + sha
     assert parse_tree(data) == [(b"100644", "a.py", sha.hex()), (b"40000", "sub dir", sha.hex())]
+
+
+def test_submission_folder_of_a_changed_file():
+    assert submission_folder("records/track/x/train_gpt.py") == ("records/track/x", True)
+    assert submission_folder("records/track/x/logs/seed1.log") == ("records/track/x", True)
+    assert submission_folder("fork/records/track/x/README.md") == ("fork/records/track/x", True)
+    assert submission_folder("train_gpt.py") == (".", False)
+    assert submission_folder("experiments/train_gpt_v2.py") == ("experiments", False)
+    assert submission_folder("records/track/README.md") is None
+    assert submission_folder("data/train_tokenizer.py") is None
+    assert submission_folder("README.md") is None

@@ -34,7 +34,7 @@ from auditor.scan.gitrepo import (
 from auditor.scan.units import POLICY, FileRef, Unit, audited, disk_files, unit_key
 
 Progress = Callable[[int, int], None]  # (done, total)
-FOLDERS_POLICY = "folders-v2"  # bump when the choice of a ref's submission folders changes
+FOLDERS_POLICY = "folders-v3"  # bump when the choice of a ref's submission folders changes
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,10 +5,10 @@ computed from it in memory. Trees and blobs come from one long-running `git cat-
 for sizes), so a scan of two thousand refs starts three git processes, not thousands.
 
 The submissions a ref adds or changes are the `records/<track>/<name>` folders with a file that differs from the
-ref's merge base with the base branch, and the directory of any other training script it adds or edits (early PRs
-edited the top-level `train_gpt.py`). A ref already merged into the base branch (a merge commit on its
-first-parent chain brought it in) is compared with the fork point before that merge, so merged records are still
-found.
+ref's merge base with the base branch; a ref that changes none is judged by the directories of the training
+scripts it adds or edits (early PRs edited the top-level `train_gpt.py`). A ref already merged into the base
+branch (a merge commit on its first-parent chain brought it in) is compared with the fork point before that merge,
+so merged records are still found.
 """
 
 from __future__ import annotations
@@ -297,13 +297,18 @@ def submission_folder(path: str) -> tuple[str, bool] | None:
 
 
 def changed_folders(objects: Objects, head_tree: str, base_tree: str | None) -> dict[str, bool]:
-    """Submission folders with a file that differs between HEAD and BASE -> whether their subfolders count."""
-    folders: dict[str, bool] = {}
+    """Submission folders with a file that differs between HEAD and BASE -> whether their subfolders count.
+
+    Records folders when the ref changes any; only otherwise the directories of the training scripts it changes
+    (a PR that ships a records folder often carries scratch copies of its script elsewhere).
+    """
+    records: dict[str, bool] = {}
+    loose: dict[str, bool] = {}
     for path in changed_paths(objects, head_tree, base_tree):
         found = submission_folder(path)
         if found is not None:
-            folders[found[0]] = folders.get(found[0], False) or found[1]
-    return folders
+            (records if found[1] else loose)[found[0]] = found[1]
+    return records or loose
 
 
 def folder_files(objects: Objects, root_tree: str, folder: str, recursive: bool) -> Iterator[tuple[str, bytes, str]]:

@@ -1,7 +1,7 @@
 """A small challenge-like git repository built in tmp: a main branch with one record and several PR refs.
 
 refs/pull/1/head  legal      the bundled clean example as a new records folder
-refs/pull/2/head  illegal    the bundled illegal example
+refs/pull/2/head  illegal    the bundled illegal example (and a scratch copy of its script outside records/)
 refs/pull/3/head  wrapped    the illegal example behind an lzma+b85 exec shim
 refs/pull/4/head  broken     a script with a syntax error (unanalyzable)
 refs/pull/5/head  none       changes only the top-level README (no records folder)
@@ -110,7 +110,13 @@ def build(root: Path) -> FixtureRepo:
     git(root, "init", "-q", "--bare", str(bare))
     repo = FixtureRepo(work, bare)
     _branch(repo, 1, lambda w: copy_example("clean_record", w / FOLDERS[1]))
-    _branch(repo, 2, lambda w: copy_example("illegal_record", w / FOLDERS[2]))
+
+    def illegal(w: Path) -> None:
+        copy_example("illegal_record", w / FOLDERS[2])
+        (w / "scratch").mkdir()  # a scratch copy beside the records folder is not a second submission
+        shutil.copy(EXAMPLES / "illegal_record" / "train_gpt.py", w / "scratch" / "train_gpt.py")
+
+    _branch(repo, 2, illegal)
 
     def wrapped(w: Path) -> None:
         copy_example("illegal_record", w / FOLDERS[3])

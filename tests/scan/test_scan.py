@@ -36,6 +36,7 @@ def test_each_pr_gets_its_verdict(fixture_repo, tmp_path):
     assert "syntax error" in by_pr[4].result.error
     assert by_pr[7].folder == FOLDERS[7]  # merged with a merge commit: compared with main before the merge
     assert by_pr[8].folder == "." and by_pr[8].result.source.script == "train_gpt.py"
+    assert [row.folder for row in scan.rows if row.pr == 2] == [FOLDERS[2]]  # not the scratch copy
 
 
 def test_same_content_is_audited_once(fixture_repo, tmp_path):

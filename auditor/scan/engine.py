@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from auditor.api import Options
@@ -72,7 +72,6 @@ class Scan:
     audited: int = 0  # distinct keys audited in this run
     distinct: int = 0  # distinct keys in the scan
     wall: float = 0.0
-    stats: dict = field(default_factory=dict)
 
 
 def options_token(options: Options) -> str:
@@ -102,16 +101,16 @@ def git_units(repo: Path, patterns: list[str], base: str, cache: Cache, token: s
                 known[keys[ref.name]] = folders
                 cache.put("folders", keys[ref.name], folders)
             for folder, files in folders:
-                refs_files = tuple(FileRef(p, b, s) for p, b, s in files)
+                shipped = tuple(FileRef(p, b, s) for p, b, s in files)
                 units.append(
                     Unit(
                         f"{ref.name}:{folder}",
                         folder,
-                        refs_files,
+                        shipped,
                         pr_number(ref.name),
                         ref.name,
                         ref.commit,
-                        unit_key(refs_files, token),
+                        unit_key(shipped, token),
                     )
                 )
             if not folders:

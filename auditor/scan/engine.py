@@ -201,8 +201,7 @@ def _audit_all(tasks: list, options: Options, jobs: int, repo: Path | None, prog
         min(jobs, total),
         mp_context=context,
         initializer=worker.init,
-        initargs=(str(repo) if repo else None, options),
-        max_tasks_per_child=400,  # bounds whatever an unusual file leaves behind in a worker
+        initargs=(str(repo) if repo else None, options),  # no max_tasks_per_child: it deadlocks on Python 3.11
     ) as pool:
         futures = {pool.submit(worker.audit, task): task[0] for task in tasks}
         for done, future in enumerate(as_completed(futures), 1):

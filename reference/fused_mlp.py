@@ -176,12 +176,18 @@ def mlp_matmul(a: Tensor, b: Tensor, *, square_a: bool = False, square_b: bool =
 # Custom ops: opaque to torch.compile (fake impls give shapes), differentiable through register_autograd
 
 
+# CPU tensors take the kernels only when this is set AND TRITON_INTERPRET=1 (the tests do): interpreting is far
+# too slow for CPU training, so TRITON_INTERPRET alone does not switch a CPU run onto the kernels.
+MLP_KERNELS_ON_CPU = False
+
+
 def mlp_use_kernels(x: Tensor) -> bool:
-    return triton is not None and (x.is_cuda or mlp_interpreting())
+    return triton is not None and (x.is_cuda or (MLP_KERNELS_ON_CPU and mlp_interpreting()))
 
 
 @torch.library.custom_op("pgolf_ref::fused_mlp_fwd", mutates_args=())
-def fused_mlp_fwd(x: Tensor, w_up: Tensor, w_down: Tensor, act: str, recompute_h: bool) -> tuple[Tensor, Tensor, Tensor]:
+def fused_mlp_fwd(x: Tensor, w_up: Tensor, w_down: Tensor, act: str,
+                  recompute_h: bool) -> tuple[Tensor, Tensor, Tensor]:
     """x (M, dim) -> (y (M, dim), s (M, hidden), h (M, hidden) or an empty tensor when recompute_h)."""
     slope = MLP_ACT_SLOPES[act]
     if not mlp_use_kernels(x):
@@ -247,7 +253,7 @@ fused_mlp_fwd.register_autograd(fused_mlp_backward, setup_context=fused_mlp_setu
 class FusedMLP(nn.Module):
     """MLP block whose up/down weights live in nn.Linear modules (GPTQ hooks and state_dict keys see plain Linears).
 
-    The Triton path runs on CUDA (or under TRITON_INTERPRET=1); FUSED_MLP=0 in the environment, or
+    The Triton path runs on CUDA (on CPU only in the interpreter tests); FUSED_MLP=0 in the environment, or
     `module.use_triton = False`, forces the plain PyTorch path. Under CUDA autocast the kernels run in the
     autocast dtype; otherwise in x's dtype (weights are cast to it, their grads flow back through the cast).
     """

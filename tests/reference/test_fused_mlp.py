@@ -45,6 +45,29 @@ def test_forward_and_gradients_match_plain_path(act, recompute_h, shape):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5, msg=lambda m: f"{name}: {m}")
 
 
+def relative_errors(got, want) -> dict[str, float]:
+    return {name: ((g.float() - w).norm() / w.norm()).item()
+            for name, g, w in zip(["y", "dx", "dw_up", "dw_down"], got, want)}
+
+
+@pytest.mark.parametrize("recompute_h", [True, False])
+def test_bf16_kernels_against_fp32_ground_truth(recompute_h):
+    # On CPU this checks the bf16 plumbing (casts, stores, saved tensors): Triton 3.9's interpreter rounds
+    # fp32 -> bf16 toward zero (GPUs round to nearest), so its errors run about twice a GPU's.
+    torch.manual_seed(5)
+    module = FusedMLP(40, 72, "leaky_relu2").to(DEVICE)
+    module.recompute_h = recompute_h
+    x = torch.randn(3, 11, 40, device=DEVICE).bfloat16()
+    dy = torch.randn(3, 11, 40, device=DEVICE).bfloat16()
+    fused = grads_of(module, x, dy, fused=True)
+    assert fused[0].dtype == torch.bfloat16 and fused[2].dtype == torch.float32  # fp32 master weights get grads
+    ref = FusedMLP(40, 72, "leaky_relu2").to(DEVICE)
+    ref.up.weight.data, ref.down.weight.data = (module.up.weight.data.bfloat16().float(),
+                                                module.down.weight.data.bfloat16().float())
+    errors = relative_errors(fused, grads_of(ref, x.float(), dy.float(), fused=False))
+    assert max(errors.values()) < 3e-2, errors
+
+
 def test_fused_path_really_runs_the_kernels(monkeypatch):
     calls = []
     real = fused_mlp.mlp_matmul
@@ -53,17 +76,17 @@ def test_fused_path_really_runs_the_kernels(monkeypatch):
     module(torch.randn(2, 5, 19, device=DEVICE, requires_grad=True)).sum().backward()
     epilogues = [k.get("epilogue", 0) for k in calls]
     assert epilogues.count(fused_mlp.MLP_EPI_ACT) == 1 and epilogues.count(fused_mlp.MLP_EPI_DACT) == 1
-    assert sum(k.get("square_a", False) or k.get("square_b", False) for k in calls) == 2  # h never stored
+    assert sum(k.get("square_a", False) for k in calls) == 2  # h is rebuilt from s, never stored
 
 
 @pytest.mark.parametrize("split_k", [1, 3])
-@pytest.mark.parametrize("square", ["a", "b", None])
-def test_matmul_kernel_with_squares_and_split_k(split_k, square):
+@pytest.mark.parametrize("square_a", [True, False])
+def test_matmul_kernel_with_square_and_split_k(split_k, square_a):
     torch.manual_seed(1)
     a = torch.randn(29, 83, device=DEVICE)
     b = torch.randn(41, 83, device=DEVICE).t()  # a transposed view: strides are honoured
-    out, _ = mlp_matmul(a, b, square_a=square == "a", square_b=square == "b", split_k=split_k)
-    want = (a.square() if square == "a" else a) @ (b.square() if square == "b" else b)
+    out, _ = mlp_matmul(a, b, square_a=square_a, split_k=split_k)
+    want = (a.square() if square_a else a) @ b
     torch.testing.assert_close(out, want, rtol=1e-4, atol=1e-4)
 
 
@@ -126,7 +149,5 @@ def test_bf16_real_shapes_on_gpu(hidden, act, recompute_h):
     ref_module = FusedMLP(512, hidden, act).cuda()  # fp32 ground truth from the same bf16-rounded values
     ref_module.up.weight.data = module.up.weight.data.bfloat16().float()
     ref_module.down.weight.data = module.down.weight.data.bfloat16().float()
-    ref = grads_of(ref_module, x.float(), dy.float(), fused=False)
-    for name, got, want in zip(["y", "dx", "dw_up", "dw_down"], fused, ref):
-        err = (got.float() - want).norm() / want.norm()
-        assert err < 2e-2, f"{name}: relative error {err:.3g}"
+    errors = relative_errors(fused, grads_of(ref_module, x.float(), dy.float(), fused=False))
+    assert max(errors.values()) < 1e-2, errors  # bf16 rounding of y, s and dpre: ~4e-3 expected

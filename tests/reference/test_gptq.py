@@ -98,3 +98,10 @@ def test_gptq_beats_rtn_on_a_trained_toy_lm(trained_toy_lm):
     base = toy_loss(model, held_out)
     increase_gptq, increase_rtn = toy_loss(gptq_model, held_out) - base, toy_loss(rtn_model, held_out) - base
     assert 0 < increase_gptq < 0.9 * increase_rtn  # measured 6.0e-4 vs 7.5e-4 nats/token
+
+
+def test_rank_deficient_hessian_is_rescued_by_more_damping():
+    torch.manual_seed(0)
+    x = torch.randn(4, 64)  # 4 calibration tokens for 64 inputs: H has rank 4, Cholesky fails at damp 1e-9
+    q, scale = gptq_quantize(torch.randn(8, 64), x.t() @ x, damp=1e-9)
+    assert torch.isfinite(dequantize(q, scale)).all()

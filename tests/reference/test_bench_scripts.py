@@ -28,13 +28,13 @@ def test_bench_compress_prints_every_compressor_and_writes_json(tmp_path):
     assert {r["layout"] for r in rows} == {"offset", "zigzag", "int8"} and all(r["bytes"] > 0 for r in rows)
 
 
-def test_bench_mlp_without_cuda_is_one_error_line():
+def test_bench_mlp_without_cuda_is_one_error_line(capsys):
+    import bench_mlp
+
     if torch.cuda.is_available():
         pytest.skip("CUDA present")
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_mlp.py")], capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
-        "pgolf-audit: error: bench_mlp needs a CUDA GPU and triton"]
+    assert bench_mlp.run_mlp_bench([]) == 2
+    assert capsys.readouterr().err.splitlines() == ["pgolf-audit: error: bench_mlp needs a CUDA GPU and triton"]
 
 
 def test_bench_mlp_rows_on_cpu_through_the_interpreter(monkeypatch):

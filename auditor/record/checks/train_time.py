@@ -12,6 +12,9 @@ def check(facts: RecordFacts) -> CheckResult:
     limit = float(facts.option(RULE, "limit_s", 600.0))
     grace = float(facts.option(RULE, "grace_s", 2.0))
     result = CheckResult()
+    if facts.non_record:
+        result.note = f"no time limit on the {facts.track} track"
+        return result
     timed = [run for run in facts.runs if run.train_time_ms is not None]
     for run in timed:
         result.present = True

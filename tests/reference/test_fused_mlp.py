@@ -151,3 +151,22 @@ def test_bf16_real_shapes_on_gpu(hidden, act, recompute_h):
     ref_module.down.weight.data = module.down.weight.data.bfloat16().float()
     errors = relative_errors(fused, grads_of(ref_module, x.float(), dy.float(), fused=False))
     assert max(errors.values()) < 1e-2, errors  # bf16 rounding of y, s and dpre: ~4e-3 expected
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_autocast_and_inductor_on_gpu():
+    torch.manual_seed(6)
+    module = FusedMLP(512, 1792, "leaky_relu2").cuda()  # fp32 master weights, as the trainer keeps them
+    x = torch.randn(4, 2048, 512, device="cuda")
+    dy = torch.randn(4, 2048, 512, device="cuda", dtype=torch.bfloat16)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        eager = grads_of(module, x, dy, fused=True)
+        compiled_module = torch.compile(module, fullgraph=True)
+        module.zero_grad()
+        xc = x.clone().requires_grad_(True)
+        y = compiled_module(xc)
+        y.backward(dy)
+    assert eager[0].dtype == torch.bfloat16
+    torch.testing.assert_close(y, eager[0])
+    torch.testing.assert_close(xc.grad, eager[1])
+    torch.testing.assert_close(module.up.weight.grad, eager[2])

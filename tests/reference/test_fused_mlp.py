@@ -81,10 +81,11 @@ def test_fused_path_really_runs_the_kernels(monkeypatch):
 
 @pytest.mark.parametrize("split_k", [1, 3])
 @pytest.mark.parametrize("square_a", [True, False])
-def test_matmul_kernel_with_square_and_split_k(split_k, square_a):
+@pytest.mark.parametrize("m, k, n", [(29, 83, 41), (32, 96, 64)])  # ragged edges; edges aligned to the CPU tile
+def test_matmul_kernel_with_square_and_split_k(split_k, square_a, m, k, n):
     torch.manual_seed(1)
-    a = torch.randn(29, 83, device=DEVICE)
-    b = torch.randn(41, 83, device=DEVICE).t()  # a transposed view: strides are honoured
+    a = torch.randn(k, m, device=DEVICE).t()  # transposed views: strides are honoured
+    b = torch.randn(n, k, device=DEVICE).t()
     out, _ = mlp_matmul(a, b, square_a=square_a, split_k=split_k)
     want = (a.square() if square_a else a) @ b
     torch.testing.assert_close(out, want, rtol=1e-4, atol=1e-4)

@@ -160,6 +160,7 @@ def mlp_matmul(a: Tensor, b: Tensor, *, square_a: bool = False, epilogue: int = 
     """(M, K) @ (K, N) in a's dtype with fp32 accumulation; a and b may be any strided views (transposes are free)."""
     (m, k), n = a.shape, b.shape[1]
     assert b.shape[0] == k and a.dtype == b.dtype
+    assert max(a.numel(), b.numel(), m * n) < 2**31, "int32 offsets in the kernel: split the call"
     if epilogue != MLP_EPI_NONE:
         split_k = 1
     out_dtype = torch.float32 if split_k > 1 else a.dtype

@@ -70,7 +70,7 @@ def gptq_quantize(W: Tensor, H: Tensor, *, bits: int = 6, damp: float = 0.01, bl
     """GPTQ of W (rows, cols) given H (cols, cols) = sum of x x^T over calibration inputs: (int8 codes, fp16 scales)."""
     W = W.detach().float().clone()
     H = H.detach().float().clone()
-    rows, cols = W.shape
+    cols = W.shape[1]
     qmax = quant_max_code(bits)
     scale = row_scales(W, bits=bits)
     s = scale.float()

@@ -133,6 +133,7 @@ def run_mlp_bench(argv: list[str] | None = None) -> int:
     for act in args.act:
         for hidden in args.hidden:
             for tokens in args.tokens:
+                print(f"... {tokens}x{args.dim}->{hidden} {act} (first calls compile and autotune)", file=sys.stderr)
                 rows += bench_shape(do_bench, variants, tokens, args.dim, hidden, act)
     baseline = f"compile:{args.compile_modes[0]}" if args.compile_modes else "eager"
     print_mlp_table(rows, ceiling, baseline)

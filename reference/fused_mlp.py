@@ -263,8 +263,10 @@ class FusedMLP(nn.Module):
     """MLP block whose up/down weights live in nn.Linear modules (GPTQ hooks and state_dict keys see plain Linears).
 
     The Triton path runs on CUDA (on CPU only in the interpreter tests); FUSED_MLP=0 in the environment, or
-    `module.use_triton = False`, forces the plain PyTorch path. Under CUDA autocast the kernels run in the
-    autocast dtype; otherwise in x's dtype (weights are cast to it, their grads flow back through the cast).
+    `module.use_triton = False`, forces the plain PyTorch path; FUSED_MLP_STORE_H=1 (or `recompute_h = False`)
+    picks the store-h variant, whichever scripts/bench_mlp.py finds faster on the card. Under CUDA autocast the
+    kernels run in the autocast dtype; otherwise in x's dtype (weights are cast to it, grads flow back through
+    the cast).
     """
 
     def __init__(self, dim: int, hidden: int, act: str = "relu2") -> None:
@@ -275,7 +277,8 @@ class FusedMLP(nn.Module):
         self.up = nn.Linear(dim, hidden, bias=False)
         self.down = nn.Linear(hidden, dim, bias=False)
         self.use_triton = os.environ.get("FUSED_MLP", "1") != "0"
-        self.recompute_h = True  # False: the forward also stores h (more memory traffic, cuBLAS for h-matmuls)
+        # FUSED_MLP_STORE_H=1: the forward also stores h (more memory, cuBLAS for the two matmuls reading h)
+        self.recompute_h = os.environ.get("FUSED_MLP_STORE_H", "0") != "1"
 
     def forward(self, x: Tensor) -> Tensor:
         if not (self.use_triton and mlp_use_kernels(x)):

@@ -171,3 +171,9 @@ def test_autocast_and_inductor_on_gpu():
     torch.testing.assert_close(y, eager[0])
     torch.testing.assert_close(xc.grad, eager[1])
     torch.testing.assert_close(module.up.weight.grad, eager[2])
+
+
+def test_store_h_variant_from_the_environment(monkeypatch):
+    assert FusedMLP(8, 16).recompute_h
+    monkeypatch.setenv("FUSED_MLP_STORE_H", "1")
+    assert not FusedMLP(8, 16).recompute_h

@@ -6,7 +6,8 @@ the bytes. scripts/bench_compress.py compares compressors and byte layouts on th
 Measured on int6 codes of synthetic Student-t weights with the reference shapes (11x512, MLP 1792; 32.4 MB
 serialized, order-0 code entropy 18.61 MB): brotli-11 18.67 MB, zstd-22 18.93 MB, LZMA 19.18-19.27 MB across
 presets 6/9/9e, lc 0-3 and layouts (all within 0.5%), zlib-9 20.78 MB, a delta filter before LZMA 21.16 MB.
-"lzma" (9e, lc=lp=pb=0) is the stdlib default; brotli-11 saves ~2.7% where the brotli package is available. Tests: tests/reference/test_artifact.py.
+"lzma" (9e, lc=lp=pb=0) is the stdlib default; brotli-11 saves ~2.7% where the brotli package is available.
+Tests: tests/reference/test_artifact.py.
 
 Per-tensor treatment (bytes go where error hurts most):
 - nn.Linear weights (>= ARTIFACT_MIN_QUANT_NUMEL elements): int6 codes + fp16 per-row scales, GPTQ where a

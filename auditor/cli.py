@@ -133,8 +133,10 @@ def run_audit(argv: Sequence[str]) -> int:
 def run_rules(argv: Sequence[str]) -> int:
     parser = _Parser(prog="pgolf-audit rules", description="List the rule catalogue.")
     parser.parse_args(argv)
-    for spec in load_catalog().values():
-        print(f"{spec.id:<22} {spec.severity.value:<13} {spec.title}")
+    specs = load_catalog().values()
+    width = max(len(spec.id) for spec in specs)
+    for spec in specs:
+        print(f"{spec.id:<{width}}  {spec.kind:<6}  {spec.severity.value:<12}  {spec.title}")
     return EXIT_OK
 
 

@@ -41,7 +41,11 @@ def check(facts: RecordFacts, record_rules: frozenset[str] = frozenset()) -> Che
     for seed in claims.seeds:
         run = by_seed.get(seed.seed) or by_seed.get(_leading_int(seed.seed))
         if run is None:
-            if by_seed or facts.runs:
+            named = [name for name in facts.folder.logs if re.search(rf"seed[_-]?{re.escape(seed.seed)}(?!\d)", name)]
+            if named:  # a log named for the seed prints another one: bookkeeping, the run exists
+                printed = ", ".join(str(r.seed) for r in facts.folder.logs[named[0]])
+                notes.append(f"seed {seed.seed}: {named[0]} is named for it but prints seed {printed}")
+            elif facts.runs:
                 messages.append(f"seed {seed.seed} is claimed but no log shows a run with that seed")
             continue
         if seed.val_bpb is not None and run.scores and not _bpb_matches(seed.val_bpb, [run], tol):

@@ -1,0 +1,329 @@
+"""Entry point: train under the wall-clock cap, calibrate GPTQ on train shards, pack the artifact, reload it, evaluate.
+
+Run: `torchrun --standalone --nproc_per_node=8 train_gpt.py` (or `python train_gpt.py` for one process; CPU works
+at toy sizes). `PRESET=baseline|pr1250` picks the configuration, any hyper-parameter env var overrides it.
+
+Timing: the clock starts after the compile warm-up (whose updates are rolled back) and stops at
+MAX_WALLCLOCK_SECONDS - GPTQ_RESERVE_SECONDS; GPTQ Hessians are then collected on train shards inside the reserve,
+so training plus every data-touching step fits the cap (rules.md §12). Periodic validation pauses the clock.
+Evaluation runs on a fresh model loaded from the compressed artifact bytes only.
+"""
+
+import copy
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import sentencepiece as spm
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from reference.artifact import pack, quantize_model, unpack
+from reference.config import PRESET, Hyperparameters
+from reference.data import DistributedTokenLoader, load_validation_tokens, shard_files
+from reference.evaluate import build_byte_luts, evaluate, evaluate_ttt
+from reference.gptq import collect_hessians
+from reference.model import GPT
+from reference.optim import build_optimizers
+
+MAX_SUBMISSION_BYTES = 16_000_000
+
+
+def build_model(args: Hyperparameters, device: torch.device) -> GPT:
+    return GPT(
+        vocab_size=args.vocab_size, num_layers=args.num_layers, model_dim=args.model_dim, num_heads=args.num_heads,
+        num_kv_heads=args.num_kv_heads, mlp_mult=args.mlp_mult, mlp_act=args.mlp_act,
+        bigram_vocab_size=args.bigram_vocab_size, bigram_dim=args.bigram_dim, logit_softcap=args.logit_softcap,
+        rope_base=args.rope_base, qk_gain_init=args.qk_gain_init, tied_embed_init_std=args.tied_embed_init_std,
+    ).to(device)
+
+
+def lr_scale(progress: float, warmup_frac: float, warmdown_frac: float) -> float:
+    """Linear warm-up over the first `warmup_frac` of the run, linear decay to 0 over the last `warmdown_frac`."""
+    up = min(1.0, progress / warmup_frac) if warmup_frac > 0 else 1.0
+    down = min(1.0, max(0.0, 1.0 - progress) / warmdown_frac) if warmdown_frac > 0 else 1.0
+    return up * down
+
+
+def micro_batching(args: Hyperparameters, world_size: int) -> tuple[int, int]:
+    """(tokens per rank per micro-step, micro-steps per optimizer step) for the fixed global batch."""
+    micro = min(args.micro_batch_tokens, args.train_batch_tokens // world_size)
+    if micro % args.train_seq_len or args.train_batch_tokens % (micro * world_size):
+        raise ValueError(f"TRAIN_BATCH_TOKENS={args.train_batch_tokens} does not split into {world_size} ranks x "
+                         f"micro-batches of {micro} tokens (multiples of TRAIN_SEQ_LEN={args.train_seq_len})")
+    return micro, args.train_batch_tokens // (micro * world_size)
+
+
+class Averager:
+    """EMA of the weights every step, or SWA (uniform mean) every `swa_every` steps of the warm-down."""
+
+    def __init__(self, model: nn.Module, kind: str, ema_decay: float, swa_every: int):
+        if kind not in ("ema", "swa", "none"):
+            raise ValueError(f"AVERAGING={kind!r} is not ema, swa or none")
+        self.kind, self.decay, self.every, self.count = kind, ema_decay, swa_every, 0
+        self.params = [p for p in model.parameters()]
+        self.avg = [p.detach().float().clone() for p in self.params] if kind == "ema" else None
+
+    @torch.no_grad()
+    def update(self, step: int, scale: float) -> None:
+        if self.kind == "ema":
+            torch._foreach_lerp_(self.avg, [p.detach().float() for p in self.params], 1.0 - self.decay)
+        elif self.kind == "swa" and scale < 1.0 and step % self.every == 0:
+            self.count += 1
+            if self.avg is None:
+                self.avg = [p.detach().float().clone() for p in self.params]
+            else:
+                torch._foreach_lerp_(self.avg, [p.detach().float() for p in self.params], 1.0 / self.count)
+
+    @torch.no_grad()
+    def apply(self) -> bool:
+        if self.avg is None:
+            return False
+        for p, a in zip(self.params, self.avg):
+            p.copy_(a)
+        return True
+
+
+def main() -> None:
+    code = Path(__file__).read_text(encoding="utf-8")
+    args = Hyperparameters()
+    distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    rank, world_size = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    if distributed:
+        dist.init_process_group(backend="nccl" if cuda else "gloo", device_id=device if cuda else None)
+    master = rank == 0
+    logfile = None
+    if master:
+        os.makedirs("logs", exist_ok=True)
+        logfile = f"logs/{args.run_id}.txt"
+
+    def log0(msg: str, console: bool = True) -> None:
+        if not master:
+            return
+        if console:
+            print(msg, flush=True)
+        with open(logfile, "a", encoding="utf-8") as f:
+            print(msg, file=f)
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize()
+
+    log0(code, console=False)
+    log0("=" * 100, console=False)
+    log0(f"Running Python {sys.version}", console=False)
+    log0(f"Running PyTorch {torch.__version__}", console=False)
+    if cuda:
+        smi = subprocess.run(["nvidia-smi"], capture_output=True, text=True, check=False)
+        log0(smi.stdout, console=False)
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    sp = spm.SentencePieceProcessor(model_file=args.tokenizer_path)
+    if int(sp.vocab_size()) != args.vocab_size:
+        raise ValueError(f"VOCAB_SIZE={args.vocab_size} but the tokenizer has {int(sp.vocab_size())} pieces")
+    eval_seq_len = args.eval_seq_len or args.train_seq_len
+    val_tokens = load_validation_tokens(args.val_files, max(eval_seq_len, args.train_seq_len))
+    luts = build_byte_luts(sp, args.vocab_size, device)
+    log0(f"val_bpb:enabled tokenizer_kind=sentencepiece tokenizer_path={args.tokenizer_path}")
+    log0(f"train_loader:dataset:{Path(args.data_path).resolve().name} train_shards:{len(shard_files(args.train_files))}")
+    log0(f"val_loader:shards pattern={args.val_files} tokens:{val_tokens.numel() - 1}")
+
+    # ----------------------------------------------------------------------------------------- model
+    base_model = build_model(args, device)
+    compiled = torch.compile(base_model, dynamic=False) if cuda and args.compile else base_model
+    model = (DDP(compiled, device_ids=[local_rank] if cuda else None, broadcast_buffers=False)
+             if distributed else compiled)
+    optimizers, muon = build_optimizers(base_model, args, fused=cuda)
+    if cuda and args.compile:
+        muon.orthogonalise = torch.compile(muon.orthogonalise)
+    micro_tokens, accum_steps = micro_batching(args, world_size)
+    log0(f"preset:{PRESET} model_params:{sum(p.numel() for p in base_model.parameters())}")
+    log0(f"world_size:{world_size} grad_accum_steps:{accum_steps} micro_batch_tokens:{micro_tokens}")
+    log0(f"attention_mode:{'gqa' if args.num_kv_heads < args.num_heads else 'mha'} num_heads:{args.num_heads} "
+         f"num_kv_heads:{args.num_kv_heads} mlp:{args.mlp_act}x{args.mlp_mult} "
+         f"bigram:{args.bigram_vocab_size}x{args.bigram_dim}")
+    log0(f"train_batch_tokens:{args.train_batch_tokens} train_seq_len:{args.train_seq_len} "
+         f"iterations:{args.iterations} warmup_steps:{args.warmup_steps} "
+         f"max_wallclock_seconds:{args.max_wallclock_seconds:.3f}")
+    log0(f"seed:{args.seed}")
+    autocast = cuda
+
+    def zero_grad() -> None:
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+
+    def train_step(loader: DistributedTokenLoader) -> torch.Tensor:
+        zero_grad()
+        total = torch.zeros((), device=device)
+        for micro in range(accum_steps):
+            if distributed:
+                model.require_backward_grad_sync = micro == accum_steps - 1
+            x, y = loader.next_batch(micro_tokens, args.train_seq_len)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                loss = model(x, y)
+            total += loss.detach()
+            (loss / accum_steps).backward()
+        return total / accum_steps
+
+    # Compile warm-up: prime the compiled paths, then restore the initial weights and optimizer state.
+    if args.warmup_steps > 0:
+        initial = copy.deepcopy(base_model.state_dict())
+        initial_opt = [copy.deepcopy(opt.state_dict()) for opt in optimizers]
+        loader = DistributedTokenLoader(args.train_files, rank, world_size, device)
+        for warmup_step in range(args.warmup_steps):
+            train_step(loader)
+            for opt in optimizers:
+                opt.step()
+            log0(f"warmup_step:{warmup_step + 1}/{args.warmup_steps}")
+        base_model.load_state_dict(initial)
+        for opt, state in zip(optimizers, initial_opt):
+            opt.load_state_dict(state)
+        zero_grad()
+
+    # ----------------------------------------------------------------------------------------- training
+    reserve = args.gptq_reserve_seconds if args.gptq_enabled else 0.0
+    budget_ms = 1000.0 * (args.max_wallclock_seconds - reserve) if args.max_wallclock_seconds > 0 else None
+    if args.gptq_enabled:
+        log0(f"gptq:reserving {reserve:.0f}s, effective={budget_ms or 0:.0f}ms")
+    averager = Averager(base_model, args.averaging, args.ema_decay, args.swa_every)
+    loader = DistributedTokenLoader(args.train_files, rank, world_size, device)
+    train_ms, step, stop_after = 0.0, 0, None
+    sync()
+    t0 = time.perf_counter()
+    while True:
+        last = step == args.iterations or (stop_after is not None and step >= stop_after)
+        if last or (args.val_loss_every > 0 and step % args.val_loss_every == 0):
+            sync()
+            train_ms += 1000.0 * (time.perf_counter() - t0)
+            val_loss, val_bpb = evaluate(compiled, val_tokens, args.train_seq_len, 0, args.eval_batch_seqs, luts,
+                                         rank, world_size, device, autocast)
+            log0(f"step:{step}/{args.iterations} val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} "
+                 f"train_time:{train_ms:.0f}ms step_avg:{train_ms / max(step, 1):.2f}ms")
+            base_model.train()
+            sync()
+            t0 = time.perf_counter()
+        if last:
+            if stop_after is not None and step < args.iterations:
+                log0(f"stopping_early: wallclock_cap train_time:{train_ms:.0f}ms step:{step}/{args.iterations}")
+            break
+        elapsed_ms = train_ms + 1000.0 * (time.perf_counter() - t0)
+        progress = max(step / args.iterations, elapsed_ms / budget_ms if budget_ms else 0.0)
+        scale = lr_scale(progress, args.lr_warmup_frac, args.warmdown_frac)
+        train_loss = train_step(loader)
+        frac = min(step / args.muon_momentum_warmup_steps, 1.0) if args.muon_momentum_warmup_steps > 0 else 1.0
+        for group in muon.param_groups:
+            group["momentum"] = (1 - frac) * args.muon_momentum_warmup_start + frac * args.muon_momentum
+        for opt in optimizers:
+            for group in opt.param_groups:
+                group["lr"] = group["base_lr"] * scale
+        if args.grad_clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(base_model.parameters(), args.grad_clip_norm)
+        for opt in optimizers:
+            opt.step()
+        zero_grad()
+        step += 1
+        averager.update(step, scale)
+        approx_ms = train_ms + 1000.0 * (time.perf_counter() - t0)
+        if args.train_log_every > 0 and (step <= 10 or step % args.train_log_every == 0 or stop_after is not None):
+            log0(f"step:{step}/{args.iterations} train_loss:{train_loss.item():.4f} "
+                 f"train_time:{approx_ms:.0f}ms step_avg:{approx_ms / step:.2f}ms")
+        reached = torch.tensor(int(budget_ms is not None and approx_ms >= budget_ms), device=device)
+        if distributed:
+            dist.all_reduce(reached, op=dist.ReduceOp.MAX)
+        if stop_after is None and bool(reached.item()):
+            stop_after = step
+    if cuda:
+        log0(f"peak memory allocated: {torch.cuda.max_memory_allocated() // 2**20} MiB "
+             f"reserved: {torch.cuda.max_memory_reserved() // 2**20} MiB")
+    if averager.apply():
+        log0(f"averaging:applied {args.averaging} weights")
+
+    # ----------------------------------------------------------------------------------------- artifact
+    base_model.eval()
+    hessians = None
+    if args.gptq_enabled:  # train shards only, inside the reserved seconds
+        sync()
+        t_cal = time.perf_counter()
+        calib = DistributedTokenLoader(args.train_files, rank, world_size, device)
+        per_rank = max(1, args.gptq_calib_seqs // world_size)
+        batches = [calib.next_batch(args.train_seq_len, args.train_seq_len)[0] for _ in range(per_rank)]
+        hessians = collect_hessians(base_model, batches)
+        if distributed:
+            for h in hessians.values():
+                dist.all_reduce(h)
+        sync()
+        cal_s = time.perf_counter() - t_cal
+        log0(f"gptq:collected {len(hessians)} Hessians in {cal_s:.1f}s")
+        log0(f"gptq:train+calibration {train_ms / 1000.0 + cal_s:.1f}s of {args.max_wallclock_seconds:.0f}s")
+    label = f"int{args.quant_bits}+{args.compressor}"
+    artifact_path = f"final_model.int{args.quant_bits}.ptz"
+    if master:
+        blob = pack(quantize_model(base_model, hessians, bits=args.quant_bits), compressor=args.compressor)
+        with open(artifact_path, "wb") as f:
+            f.write(blob)
+        code_bytes = len(code.encode("utf-8"))
+        log0(f"Serialized model {label}: {len(blob)} bytes")
+        log0(f"Code size: {code_bytes} bytes")
+        log0(f"Total submission size {label}: {len(blob) + code_bytes} bytes")
+        if len(blob) + code_bytes > MAX_SUBMISSION_BYTES:
+            log0(f"WARNING: submission is over {MAX_SUBMISSION_BYTES} bytes")
+    if distributed:
+        dist.barrier()
+
+    # ----------------------------------------------------------------------------------------- evaluation
+    with open(artifact_path, "rb") as f:
+        state = unpack(f.read())
+    eval_model = build_model(args, device)
+    eval_model.load_state_dict(state, strict=True)
+    eval_model.eval()
+    logits_fn = torch.compile(eval_model, dynamic=False) if cuda and args.compile else eval_model
+    stage = f"final_int{args.quant_bits}"
+    sync()
+    t_eval = time.perf_counter()
+    val_loss, val_bpb = evaluate(logits_fn, val_tokens, eval_seq_len, 0, args.eval_batch_seqs, luts, rank,
+                                 world_size, device, autocast)
+    sync()
+    log0(f"{stage}_roundtrip val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} "
+         f"eval_time:{1000.0 * (time.perf_counter() - t_eval):.0f}ms")
+    log0(f"{stage}_roundtrip_exact val_loss:{val_loss:.8f} val_bpb:{val_bpb:.8f}")
+    if 0 < args.eval_stride < eval_seq_len:
+        t_slide = time.perf_counter()
+        val_loss, val_bpb = evaluate(logits_fn, val_tokens, eval_seq_len, args.eval_stride, args.eval_batch_seqs,
+                                     luts, rank, world_size, device, autocast)
+        sync()
+        log0(f"{stage}_sliding_window val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} stride:{args.eval_stride} "
+             f"eval_time:{1000.0 * (time.perf_counter() - t_slide):.0f}ms")
+        log0(f"{stage}_sliding_window_exact val_loss:{val_loss:.8f} val_bpb:{val_bpb:.8f}")
+    if args.ttt_enabled:
+        t_ttt = time.perf_counter()
+        val_loss, val_bpb = evaluate_ttt(
+            eval_model, eval_model, val_tokens, eval_seq_len, args.eval_stride, args.eval_batch_seqs, luts, rank,
+            world_size, device, autocast, chunk_tokens=args.ttt_chunk_tokens, epochs=args.ttt_epochs,
+            lr=args.ttt_lr, train_blocks=args.ttt_train_blocks, log=log0,
+        )
+        sync()
+        log0(f"legal_ttt val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} "
+             f"eval_time:{1000.0 * (time.perf_counter() - t_ttt):.0f}ms")
+        log0(f"legal_ttt_exact val_loss:{val_loss:.8f} val_bpb:{val_bpb:.8f}")
+    log0(f"total_eval_time:{time.perf_counter() - t_eval:.1f}s")
+    if distributed:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

@@ -193,7 +193,13 @@ def run_facts(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"rules": run_rules, "explain": run_explain, "facts": run_facts}
+def run_data_command(argv: Sequence[str]) -> int:
+    from auditor.data.cli import run_data  # numpy/sentencepiece only when asked for
+
+    return run_data(argv, _Parser().error)
+
+
+COMMANDS = {"rules": run_rules, "explain": run_explain, "facts": run_facts, "data": run_data_command}
 
 
 def _error(message: str) -> None:

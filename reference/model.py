@@ -78,7 +78,7 @@ class BigramHash(nn.Module):
         self.rows = rows
         self.embed = nn.Embedding(rows, dim)
         self.proj = CastedLinear(dim, model_dim, bias=False)
-        self.scale = nn.Parameter(torch.tensor(0.05))
+        self.scale = nn.Parameter(torch.full((1,), 0.05))
         nn.init.zeros_(self.embed.weight)
         nn.init.zeros_(self.proj.weight)
 

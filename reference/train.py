@@ -198,8 +198,8 @@ def main() -> None:
     # ----------------------------------------------------------------------------------------- training
     reserve = args.gptq_reserve_seconds if args.gptq_enabled else 0.0
     budget_ms = 1000.0 * (args.max_wallclock_seconds - reserve) if args.max_wallclock_seconds > 0 else None
-    if args.gptq_enabled:
-        log0(f"gptq:reserving {reserve:.0f}s, effective={budget_ms or 0:.0f}ms")
+    if args.gptq_enabled and budget_ms is not None:
+        log0(f"gptq:reserving {reserve:.0f}s, effective={budget_ms:.0f}ms")
     averager = Averager(base_model, args.averaging, args.ema_decay, args.swa_every)
     loader = DistributedTokenLoader(args.train_files, rank, world_size, device)
     train_ms, step, stop_after = 0.0, 0, None
@@ -269,7 +269,8 @@ def main() -> None:
         sync()
         cal_s = time.perf_counter() - t_cal
         log0(f"gptq:collected {len(hessians)} Hessians in {cal_s:.1f}s")
-        log0(f"gptq:train+calibration {train_ms / 1000.0 + cal_s:.1f}s of {args.max_wallclock_seconds:.0f}s")
+        if budget_ms is not None:
+            log0(f"gptq:train+calibration {train_ms / 1000.0 + cal_s:.1f}s of {args.max_wallclock_seconds:.0f}s")
     label = f"int{args.quant_bits}+{args.compressor}"
     artifact_path = f"final_model.int{args.quant_bits}.ptz"
     if master:

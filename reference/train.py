@@ -24,13 +24,14 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from reference.artifact import pack, quantize_model, unpack
+# reading order of the generated file: settings, data, model, optimizer, evaluation, quantization, artifact
 from reference.config import PRESET, Hyperparameters
 from reference.data import DistributedTokenLoader, load_validation_tokens, shard_files
-from reference.evaluate import build_byte_luts, evaluate, evaluate_ttt
-from reference.gptq import collect_hessians
 from reference.model import GPT
 from reference.optim import build_optimizers
+from reference.evaluate import build_byte_luts, evaluate, evaluate_ttt
+from reference.gptq import collect_hessians
+from reference.artifact import pack, quantize_model, unpack
 
 MAX_SUBMISSION_BYTES = 16_000_000
 

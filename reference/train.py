@@ -141,7 +141,8 @@ def main() -> None:
     val_tokens = load_validation_tokens(args.val_files, max(eval_seq_len, args.train_seq_len))
     luts = build_byte_luts(sp, args.vocab_size, device)
     log0(f"val_bpb:enabled tokenizer_kind=sentencepiece tokenizer_path={args.tokenizer_path}")
-    log0(f"train_loader:dataset:{Path(args.data_path).resolve().name} train_shards:{len(shard_files(args.train_files))}")
+    train_shards = len(shard_files(args.train_files))
+    log0(f"train_loader:dataset:{Path(args.data_path).resolve().name} train_shards:{train_shards}")
     log0(f"val_loader:shards pattern={args.val_files} tokens:{val_tokens.numel() - 1}")
 
     # ----------------------------------------------------------------------------------------- model
@@ -241,6 +242,8 @@ def main() -> None:
         averager.update(step, scale)
         approx_ms = train_ms + 1000.0 * (time.perf_counter() - t0)
         if args.train_log_every > 0 and (step <= 10 or step % args.train_log_every == 0 or stop_after is not None):
+            if distributed:  # the loss over the global batch, comparable across world sizes
+                dist.all_reduce(train_loss, op=dist.ReduceOp.AVG)
             log0(f"step:{step}/{args.iterations} train_loss:{train_loss.item():.4f} "
                  f"train_time:{approx_ms:.0f}ms step_avg:{approx_ms / step:.2f}ms")
         reached = torch.tensor(int(budget_ms is not None and approx_ms >= budget_ms), device=device)

@@ -24,6 +24,19 @@ TOY_ENV = {
 }
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: threads only contend (the CI box has 2 cores shared with other tests)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def toy_data(tmp_path_factory):
     pytest.importorskip("sentencepiece")

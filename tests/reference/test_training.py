@@ -1,0 +1,105 @@
+"""Model, batching and optimizer pieces of the reference trainer; one 2-process torchrun run against 1 process."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from reference.data import DistributedTokenLoader  # noqa: E402
+from reference.model import GPT  # noqa: E402
+from reference.optim import Muon, newton_schulz5, split_params  # noqa: E402
+from reference.train import lr_scale, micro_batching  # noqa: E402
+
+
+@pytest.mark.parametrize("kv_heads", [1, 2, 4])
+def test_prediction_at_t_reads_only_tokens_up_to_t(kv_heads):
+    torch.manual_seed(0)
+    model = GPT(128, 2, 32, 4, kv_heads, 2.0, "leaky_relu2", bigram_vocab_size=32, bigram_dim=8).eval()
+    with torch.no_grad():
+        for block in model.blocks:
+            block.attn.proj.weight.normal_(std=0.1)
+            block.mlp.down.weight.normal_(std=0.1)
+        model.bigram.embed.weight.normal_()
+        model.bigram.proj.weight.normal_(std=0.1)
+        x = torch.randint(0, 128, (2, 24))
+        y = x.clone()
+        y[:, 10] = (y[:, 10] + 1) % 128
+        a, b = model(x), model(y)
+    assert torch.equal(a[:, :10], b[:, :10])
+    assert not torch.allclose(a[:, 10:], b[:, 10:])
+
+
+def test_kv_heads_set_the_key_value_width():
+    full, gqa = (GPT(128, 1, 64, 8, kv, 2.0) for kv in (8, 2))
+    assert full.blocks[0].attn.c_k.weight.shape == (64, 64) and gqa.blocks[0].attn.c_k.weight.shape == (16, 64)
+
+
+def test_every_parameter_has_exactly_one_optimizer():
+    model = GPT(128, 3, 32, 4, 2, 3.5, bigram_vocab_size=32, bigram_dim=8)
+    matrices, embeddings, scalars = split_params(model)
+    ids = [id(p) for group in (matrices, embeddings, scalars) for p in group]
+    assert sorted(ids) == sorted(id(p) for p in model.parameters())
+    assert all(p.ndim == 2 for p in matrices) and len(embeddings) == 2
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert not any("resid_mix" in names[id(p)] or "skip" in names[id(p)] for p in matrices)
+
+
+def test_newton_schulz_orthogonalises_a_batch():
+    g = torch.randn(3, 16, 48)
+    s = torch.linalg.svdvals(newton_schulz5(g, steps=10).float())
+    assert s.min() > 0.5 and s.max() < 1.5  # singular values pushed near 1, batch and wide shape kept
+
+
+def test_muon_step_moves_each_matrix_by_lr_times_an_orthogonal_update():
+    p = torch.nn.Parameter(torch.zeros(8, 8))
+    p.grad = torch.randn(8, 8)
+    Muon([p], lr=0.1, momentum=0.0, backend_steps=10).step()
+    s = torch.linalg.svdvals(p.detach() / -0.1)
+    assert (s - 1).abs().max() < 0.35
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 4, 8])
+def test_every_world_size_trains_on_the_same_global_batch(world_size, toy_data):
+    class Args:
+        micro_batch_tokens, train_batch_tokens, train_seq_len = 1024, 2048, 128
+
+    micro, accum = micro_batching(Args, world_size)
+    assert micro * accum * world_size == 2048
+    pattern = str(toy_data.data_path / "fineweb_train_*.bin")
+    loaders = [DistributedTokenLoader(pattern, r, world_size, torch.device("cpu")) for r in range(world_size)]
+    steps = [[loader.next_batch(micro, 128) for _ in range(accum)] for loader in loaders]
+    inputs = sorted(t for rank in steps for x, _ in rank for t in x.flatten().tolist())
+    single = DistributedTokenLoader(pattern, 0, 1, torch.device("cpu"))
+    reference = sorted(t for _ in range(2) for t in single.next_batch(1024, 128)[0].flatten().tolist())
+    assert len(inputs) == 2048 and abs(sum(inputs) - sum(reference)) < 0.02 * sum(reference)
+
+
+def test_micro_batching_rejects_a_batch_that_does_not_split():
+    class Args:
+        micro_batch_tokens, train_batch_tokens, train_seq_len = 1024, 3000, 128
+
+    with pytest.raises(ValueError, match="does not split"):
+        micro_batching(Args, 2)
+
+
+@pytest.mark.parametrize(("progress", "expected"), [(0.0, 0.0), (0.05, 0.5), (0.5, 1.0), (0.8, 1.0), (0.9, 0.5),
+                                                    (1.0, 0.0)])
+def test_lr_scale_warms_up_and_down(progress, expected):
+    assert lr_scale(progress, 0.1, 0.2) == pytest.approx(expected)
+
+
+def test_two_processes_follow_the_one_process_loss_curve(records_copy, toy_data, trainer):
+    """torchrun with 2 ranks (gloo on CPU): same global batch, so the same curve up to reduction order."""
+    settings = dict(ITERATIONS="12", VAL_LOSS_EVERY="0", TTT_ENABLED="0", EVAL_STRIDE="0", GPTQ_ENABLED="0",
+                    RUN_ID="ranks")
+
+    def curve(text: str) -> list[float]:
+        return [float(v) for v in re.findall(r"^step:\d+/12 train_loss:(\S+)", text, re.M)]
+
+    one, two = curve(trainer(records_copy, toy_data, **settings)), curve(trainer(records_copy, toy_data, 2,
+                                                                                **settings))
+    assert len(one) == len(two) == 12 and one[-1] < one[0] - 0.5
+    assert max(abs(a - b) for a, b in zip(one, two)) < 0.02

@@ -46,6 +46,7 @@ STATUS_STYLE = {
     "CLEAR": "green",
     "NOT PRESENT": "dim",
     "DISABLED": "yellow",
+    "NOTE": "cyan",
 }
 SYNTAX_THEME = "ansi_dark"  # follows the terminal's own palette
 

@@ -199,7 +199,19 @@ def run_data_command(argv: Sequence[str]) -> int:
     return run_data(argv, _Parser().error)
 
 
-COMMANDS = {"rules": run_rules, "explain": run_explain, "facts": run_facts, "data": run_data_command}
+def run_reproduce_command(argv: Sequence[str]) -> int:
+    from auditor.reproduce.cli import run_reproduce
+
+    return run_reproduce(argv, _Parser().error)
+
+
+COMMANDS = {
+    "rules": run_rules,
+    "explain": run_explain,
+    "facts": run_facts,
+    "data": run_data_command,
+    "reproduce": run_reproduce_command,
+}
 
 
 def _error(message: str) -> None:

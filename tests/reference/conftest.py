@@ -55,6 +55,17 @@ def records_copy(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def pipeline_run(records_copy, toy_data):
+    """The toy run of the generated script from its records folder: (stdout, the folder)."""
+    return run_trainer(records_copy, toy_data), records_copy
+
+
+@pytest.fixture(scope="session")
+def toy_env() -> dict[str, str]:
+    return dict(TOY_ENV)
+
+
+@pytest.fixture(scope="session")
 def trainer():
     return run_trainer
 

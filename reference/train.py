@@ -246,10 +246,12 @@ def main() -> None:
                 dist.all_reduce(train_loss, op=dist.ReduceOp.AVG)
             log0(f"step:{step}/{args.iterations} train_loss:{train_loss.item():.4f} "
                  f"train_time:{approx_ms:.0f}ms step_avg:{approx_ms / step:.2f}ms")
-        reached = torch.tensor(int(budget_ms is not None and approx_ms >= budget_ms), device=device)
-        if distributed:
-            dist.all_reduce(reached, op=dist.ReduceOp.MAX)
-        if stop_after is None and bool(reached.item()):
+        reached = budget_ms is not None and approx_ms >= budget_ms
+        if distributed and budget_ms is not None:  # every rank stops at the same step
+            flag = torch.tensor(int(reached), device=device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            reached = bool(flag.item())
+        if stop_after is None and reached:
             stop_after = step
     if cuda:
         log0(f"peak memory allocated: {torch.cuda.max_memory_allocated() // 2**20} MiB "

@@ -279,8 +279,10 @@ def main() -> None:
             log0(f"gptq:train+calibration {train_ms / 1000.0 + cal_s:.1f}s of {args.max_wallclock_seconds:.0f}s")
     label = f"int{args.quant_bits}+{args.compressor}"
     artifact_path = f"final_model.int{args.quant_bits}.ptz"
-    if master:
+    if master:  # data-free from here: the Hessians are all GPTQ needs
+        t_pack = time.perf_counter()
         blob = pack(quantize_model(base_model, hessians, bits=args.quant_bits), compressor=args.compressor)
+        log0(f"{'gptq' if hessians else 'rtn'}:quantized+packed in {time.perf_counter() - t_pack:.1f}s")
         with open(artifact_path, "wb") as f:
             f.write(blob)
         code_bytes = len(code.encode("utf-8"))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ast
+import json
 
 import pytest
 
+from auditor.cli import main
 from reference import build
 
 
@@ -21,6 +23,13 @@ def test_generated_file_is_self_contained():
     assert not any(name.split(".")[0] == "reference" for name in imported)
     mains = [n for n in tree.body if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test)]
     assert len(mains) == 1 and tree.body[-1] is mains[0]
+
+
+def test_generated_records_folder_passes_the_static_audit(tmp_path, capsys):
+    report = tmp_path / "report.json"
+    code = main([str(build.OUTPUT.parent), "--format", "json", "--write", f"json={report}"])
+    (result,) = json.loads(report.read_text())["results"]
+    assert (code, result["verdict"], result["findings"]) == (0, "clean", [])
 
 
 @pytest.fixture

@@ -898,7 +898,7 @@ def ttt_train_chunk(model: nn.Module, params: list[nn.Parameter], optimizer: tor
     for _ in range(epochs):
         for i in range(0, len(starts), step_seqs):
             step = starts[i : i + step_seqs]
-            mine = step[rank * batch_seqs : (rank + 1) * batch_seqs]
+            mine = rank_share(step, rank, world_size)  # even split: a short chunk still uses every rank
             optimizer.zero_grad(set_to_none=False)
             for p in params:
                 if p.grad is None:

@@ -165,7 +165,8 @@ def review_folder(
     assert source.folder is not None
     code_rules = frozenset(f.rule for f in code_findings if f.severity.rank >= Severity.NEEDS_REVIEW.rank)
     baseline = baseline_from(options.baseline_bpb, options.baseline_logs)
-    facts = record_facts(source.folder, source.script, source.siblings, code_rules, baseline)
+    wrapped = source.wrapper is not None
+    facts = record_facts(source.folder, source.script, source.siblings, code_rules, baseline, wrapped)
     results = run_checks(facts, _enabled(options, "record"))
     findings = tuple(f for _, result in results for f in result.findings)
     return findings, summary(facts, tuple(_outcome(rule, result) for rule, result in results))

@@ -31,6 +31,7 @@ class RecordFacts:
     script: str  # the training script, relative to the folder
     shipped_code_bytes: int  # the script as shipped + the code files it imports from the folder
     script_bytes: int
+    wrapped: bool = False  # the script is a self-extracting exec shim: it counts at its wrapped size
     code_rules: frozenset[str] = frozenset()  # rules the code checks reported at illegal / needs-review
     baseline: Baseline | None = None
     options: dict[str, dict] = field(default_factory=dict)  # rule id -> its [options] table
@@ -44,6 +45,20 @@ class RecordFacts:
     def scored_runs(self) -> tuple[LogRun, ...]:
         """Runs that reached a final score (a crashed or cut-off run has none)."""
         return tuple(run for run in self.runs if run.final is not None)
+
+    @property
+    def track(self) -> str | None:
+        """records/<track>/ of the folder, else submission.json's `track`."""
+        if self.folder.location is not None:
+            return self.folder.location[0]
+        track = self.submission.get("track") if isinstance(self.submission, dict) else None
+        return track if isinstance(track, str) else None
+
+    @property
+    def non_record(self) -> bool:
+        """The non-record track has no time limits (only the 16,000,000-byte cap)."""
+        words = (self.track or "").lower().replace("-", "_")
+        return "non_record" in words or "unlimited" in words
 
     @property
     def seeds(self) -> tuple[str, ...]:

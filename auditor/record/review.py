@@ -30,7 +30,12 @@ def is_record_folder(folder: Path) -> bool:
 
 
 def record_facts(
-    folder: Path, script: Path, siblings: tuple[str, ...], code_rules: frozenset[str], baseline: Baseline | None
+    folder: Path,
+    script: Path,
+    siblings: tuple[str, ...],
+    code_rules: frozenset[str],
+    baseline: Baseline | None,
+    wrapped: bool = False,
 ) -> RecordFacts:
     contents = read_folder(folder)
     submission = read_submission(folder)
@@ -42,6 +47,7 @@ def record_facts(
         script=script_name,
         shipped_code_bytes=shipped_bytes(folder, (script_name, *siblings)),
         script_bytes=shipped_bytes(folder, (script_name,)),
+        wrapped=wrapped,
         code_rules=code_rules,
         baseline=baseline,
         options={rule: spec.options for rule, spec in load_catalog().items() if spec.kind == "record"},

@@ -36,14 +36,17 @@ def check(facts: RecordFacts) -> CheckResult:
     if significance is not None:
         result.note += f"; gain {significance.gain_nats:+.4f} nats vs {significance.baseline}, p = {significance.p:.3g}"
         p_record = float(facts.option(RULE, "p_record", 0.01))
-        if not significance.p < p_record:
-            p_prog = float(facts.option(RULE, "p_progression", 0.25))
+        p_prog = float(facts.option(RULE, "p_progression", 0.25))
+        versus = f"gain {significance.gain_nats:+.4f} nats over {significance.baseline}"
+        if math.isnan(significance.p):
+            message = f"{versus}: significance cannot be tested. {significance.note}"
+            result.findings.append(record_finding(RULE, message))
+        elif not significance.p < p_record:
             where = "meets" if significance.p < p_prog else "misses"
             result.findings.append(record_finding(
-                RULE, f"gain {significance.gain_nats:+.4f} nats over {significance.baseline} is not significant for "
-                f"a record: p = {significance.p:.3g} for a gain of at least {significance.required_nats} nats "
-                f"(record needs p < {p_record}; it {where} the p < {p_prog} progression rule). {significance.note}"
-                .strip()))
+                RULE, f"{versus} is not significant for a record: p = {significance.p:.3g} for a gain of at least "
+                f"{significance.required_nats} nats (record needs p < {p_record}; it {where} the p < {p_prog} "
+                f"progression rule). {significance.note}".strip()))
     return result
 
 

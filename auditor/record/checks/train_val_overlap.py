@@ -23,9 +23,11 @@ def check(facts: RecordFacts) -> CheckResult:
         result.findings.append(record_finding(
             RULE, f"the runs evaluated different validation sets: val_tokens {', '.join(map(str, sorted(val_counts)))}"
             ".",
-            path=runs[0].file, evidence=log_evidence(*[r.quotes.get("val_tokens", "") for r in runs])))
+            path=runs[0].file, evidence=log_evidence(*[r.quotes.get("val_tokens", "") for r in runs]),
+            severity=Severity.INFO if facts.non_record else None))
     for run in runs:
-        if run.train_shards is not None and run.train_shards > max_shards:
+        known_split = run.val_tokens is None or run.val_tokens in canonical  # other tokenizers shard differently
+        if run.train_shards is not None and run.train_shards > max_shards and known_split:
             result.findings.append(record_finding(
                 RULE, f"{run_name(run)}: train_shards {run.train_shards} is more than the canonical exports hold "
                 f"({max_shards} at most): the data was re-prepared, and re-chunked exports moved validation "

@@ -6,12 +6,13 @@ the bytes. scripts/bench_compress.py compares compressors and byte layouts on th
 defaults below are what it measured best. Tests: tests/reference/test_artifact.py.
 
 Per-tensor treatment (bytes go where error hurts most):
-- Linear weights (2-D, >= ARTIFACT_MIN_QUANT_NUMEL elements): int6 codes + fp16 per-row scales, GPTQ where a
+- nn.Linear weights (>= ARTIFACT_MIN_QUANT_NUMEL elements): int6 codes + fp16 per-row scales, GPTQ where a
   Hessian was collected for the module, round-to-nearest otherwise.
-- Embeddings and other large 2-D tensors: int8 round-to-nearest per row. An embedding row is looked up, not
+- nn.Embedding weights: int8 round-to-nearest per row. An embedding row is looked up, not
   multiplied by inputs, so GPTQ has no Hessian for it; with tied output heads it is the most error-sensitive
   matrix, and at vocab 1024 x 512 the extra 2 bits cost little.
-- Small tensors (norm gains, scalar mixes, biases): fp16 (they are a negligible share of the bytes).
+- Everything else (norm gains, scalar mixes, biases, skip weights, tiny matrices): fp16, a negligible share of
+  the bytes, and control tensors are where rounding hurts per byte the most.
 - Tensors sharing storage (tied weights) are stored once.
 """
 
@@ -26,7 +27,7 @@ from torch import Tensor, nn
 from reference.gptq import dequantize, gptq_quantize, rtn_quantize
 
 ARTIFACT_MAGIC = b"PGQ1"
-ARTIFACT_MIN_QUANT_NUMEL = 65536
+ARTIFACT_MIN_QUANT_NUMEL = 4096
 ARTIFACT_EMBED_BITS = 8
 ARTIFACT_CODE_LAYOUT = "offset"  # codes stored as q + qmax (uint8); see scripts/bench_compress.py
 
@@ -35,34 +36,34 @@ ARTIFACT_CODE_LAYOUT = "offset"  # codes stored as q + qmax (uint8); see scripts
 
 
 def quantize_model(model: nn.Module, hessians: dict[str, Tensor] | None = None, *, bits: int = 6) -> dict:
-    """state_dict -> {name: entry}; entry kinds: quant (q, scale, bits), raw (data), alias (of)."""
-    hessians = hessians or {}
+    """state_dict -> {name: entry}; entry kinds: quant (q, scale, bits, dtype), raw (data, dtype), alias (of)."""
     module_of = {f"{name}.weight": mod for name, mod in model.named_modules()}
-    seen: dict[tuple, str] = {}
-    out: dict = {}
-    for name, t in model.state_dict().items():
+    state = model.state_dict()
+    groups: dict[tuple, list[str]] = {}  # names sharing one tensor (tied weights)
+    for name, t in state.items():
         key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()))
-        if key in seen:
-            out[name] = {"kind": "alias", "of": seen[key]}
-            continue
-        seen[key] = name
-        out[name] = quantize_tensor(name, t.detach(), module_of.get(name), hessians, bits)
-    return out
+        groups.setdefault(key, []).append(name)
+    out: dict = {}
+    for names in groups.values():
+        # A tied embedding/head is stored once, with the embedding's treatment.
+        primary = next((n for n in names if isinstance(module_of.get(n), nn.Embedding)), names[0])
+        out[primary] = quantize_tensor(primary, state[primary].detach(), module_of.get(primary), hessians or {}, bits)
+        out.update({n: {"kind": "alias", "of": primary} for n in names if n != primary})
+    return {name: out[name] for name in state}
 
 
 def quantize_tensor(name: str, t: Tensor, module: nn.Module | None, hessians: dict[str, Tensor], bits: int) -> dict:
     dtype = str(t.dtype).removeprefix("torch.")
     if not t.is_floating_point():
         return {"kind": "raw", "data": t.cpu(), "dtype": dtype}
-    if t.ndim != 2 or t.numel() < ARTIFACT_MIN_QUANT_NUMEL:
+    is_linear, is_embedding = isinstance(module, nn.Linear), isinstance(module, nn.Embedding)
+    if not (is_linear or is_embedding) or t.ndim != 2 or t.numel() < ARTIFACT_MIN_QUANT_NUMEL:
+        # Control tensors (gains, mixes, scalars) and tiny matrices: a negligible share of the bytes.
         return {"kind": "raw", "data": t.cpu().half() if t.dtype == torch.float32 else t.cpu(), "dtype": dtype}
-    hessian = hessians.get(name.removesuffix(".weight"))
-    if not isinstance(module, nn.Linear):
+    hessian = hessians.get(name.removesuffix(".weight")) if is_linear else None
+    if is_embedding:
         bits = ARTIFACT_EMBED_BITS
-    if isinstance(module, nn.Linear) and hessian is not None:
-        q, scale = gptq_quantize(t, hessian.to(t.device), bits=bits)
-    else:
-        q, scale = rtn_quantize(t, bits=bits)
+    q, scale = gptq_quantize(t, hessian.to(t.device), bits=bits) if hessian is not None else rtn_quantize(t, bits=bits)
     return {"kind": "quant", "q": q.cpu(), "scale": scale.cpu(), "bits": bits, "dtype": dtype}
 
 
@@ -125,7 +126,8 @@ def serialize_quantized(quantized: dict, *, layout: str = ARTIFACT_CODE_LAYOUT) 
             codes.append(encode_codes(e["q"], e["bits"], layout))
             chunks.append(tensor_bytes(e["scale"]))
         else:
-            meta.update(shape=list(e["data"].shape), dtype=e["dtype"], store=str(e["data"].dtype).removeprefix("torch."))
+            store = str(e["data"].dtype).removeprefix("torch.")
+            meta.update(shape=list(e["data"].shape), dtype=e["dtype"], store=store)
             chunks.append(tensor_bytes(e["data"]))
         header["entries"].append(meta)
     head = json.dumps(header, separators=(",", ":")).encode()
@@ -173,7 +175,8 @@ ARTIFACT_LZMA_FILTERS = {
     "lzma-6": [{"id": lzma.FILTER_LZMA2, "preset": 6}],
     "lzma-9e-lc0pb0": [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "lc": 0, "pb": 0}],
     "lzma-9e-lc1": [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "lc": 1, "lp": 0, "pb": 0}],
-    "lzma-delta1-9e": [{"id": lzma.FILTER_DELTA, "dist": 1}, {"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}],
+    "lzma-delta1-9e": [{"id": lzma.FILTER_DELTA, "dist": 1},
+                       {"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}],
 }
 
 

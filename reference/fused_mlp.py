@@ -48,7 +48,7 @@ def mlp_reference(x: Tensor, w_up: Tensor, w_down: Tensor, act: str) -> Tensor:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Triton kernel: C = A @ B with optional squaring of either operand and an activation epilogue
+# Triton kernel: C = A @ B with optional squaring of A and an activation epilogue
 
 MLP_EPI_NONE, MLP_EPI_ACT, MLP_EPI_DACT = 0, 1, 2
 
@@ -70,14 +70,14 @@ def mlp_autotune_configs() -> list:
 if triton is not None:
 
     @triton.autotune(configs=mlp_autotune_configs(),
-                     key=["M", "N", "K", "SQUARE_A", "SQUARE_B", "EPILOGUE", "STORE_H", "SPLIT_K"])
+                     key=["M", "N", "K", "SQUARE_A", "EPILOGUE", "STORE_H", "SPLIT_K"])
     @triton.heuristics({"EVEN_K": lambda args: args["K"] % (args["BLOCK_K"] * args["SPLIT_K"]) == 0})
     @triton.jit
     def mlp_matmul_kernel(a_ptr, b_ptr, c_ptr, aux_ptr, h_ptr, M, N, K,
                           stride_am, stride_ak, stride_bk, stride_bn, stride_cs, stride_cm, stride_cn,
                           slope,
-                          SQUARE_A: tl.constexpr, SQUARE_B: tl.constexpr, EPILOGUE: tl.constexpr,
-                          STORE_H: tl.constexpr, SPLIT_K: tl.constexpr, PRECISION: tl.constexpr,
+                          SQUARE_A: tl.constexpr, EPILOGUE: tl.constexpr,
+                          STORE_H: tl.constexpr, SPLIT_K: tl.constexpr, PRECISION: tl.constexpr, DOT_FP32: tl.constexpr,
                           EVEN_K: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                           BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr):
         # Grouped ordering: GROUP_M row-blocks share each column-block of B while it sits in L2.
@@ -112,10 +112,11 @@ if triton is not None:
                 k_left = k_end - (pid_k * k_tiles + kt) * BLOCK_K
                 a = tl.load(a_ptrs, mask=tl.arange(0, BLOCK_K)[None, :] < k_left, other=0.0)
                 b = tl.load(b_ptrs, mask=tl.arange(0, BLOCK_K)[:, None] < k_left, other=0.0)
-            if SQUARE_A:  # h = s^2 rebuilt from the saved s
+            if DOT_FP32:  # Triton 3.9's interpreter gets bf16 arithmetic and tl.dot wrong; fp32 is right there
+                a = a.to(tl.float32)
+                b = b.to(tl.float32)
+            if SQUARE_A:  # h = s^2 rebuilt from the saved s; A may feed wgmma from registers, B may not
                 a = a * a
-            if SQUARE_B:
-                b = b * b
             acc = tl.dot(a, b, acc, input_precision=PRECISION)
             a_ptrs += BLOCK_K * stride_ak
             b_ptrs += BLOCK_K * stride_bk
@@ -125,8 +126,9 @@ if triton is not None:
         if EPILOGUE == 1:  # forward up-projection: store s = leaky(pre), optionally h = s^2
             s = tl.where(acc > 0, acc, acc * slope).to(c_ptr.dtype.element_ty)
             tl.store(c_ptr + c_off, s, mask=c_mask)
-            if STORE_H:
-                tl.store(h_ptr + c_off, s * s, mask=c_mask)
+            if STORE_H:  # square the stored (rounded) s, as the recompute path does
+                s32 = s.to(tl.float32)
+                tl.store(h_ptr + c_off, (s32 * s32).to(c_ptr.dtype.element_ty), mask=c_mask)
         elif EPILOGUE == 2:  # backward: dpre = (dy @ W_down) * dh/dpre, dh/dpre from the saved s
             s = tl.load(aux_ptr + c_off, mask=c_mask, other=0.0).to(tl.float32)
             dact = tl.where(s > 0, 2.0 * s, s)
@@ -148,7 +150,7 @@ def mlp_split_k(m: int, n: int, k: int) -> int:
     return max(1, min(k // 4096, triton.cdiv(2 * sms, tiles)))
 
 
-def mlp_matmul(a: Tensor, b: Tensor, *, square_a: bool = False, square_b: bool = False, epilogue: int = MLP_EPI_NONE,
+def mlp_matmul(a: Tensor, b: Tensor, *, square_a: bool = False, epilogue: int = MLP_EPI_NONE,
                aux: Tensor | None = None, slope: float = 0.0, store_h: bool = False,
                split_k: int = 1) -> tuple[Tensor, Tensor | None]:
     """(M, K) @ (K, N) in a's dtype with fp32 accumulation; a and b may be any strided views (transposes are free)."""
@@ -160,14 +162,15 @@ def mlp_matmul(a: Tensor, b: Tensor, *, square_a: bool = False, square_b: bool =
     c = torch.empty((split_k, m, n), device=a.device, dtype=out_dtype)
     h = torch.empty((m, n), device=a.device, dtype=a.dtype) if store_h else c
     precision = "ieee" if a.dtype == torch.float32 else "tf32"
+    dot_fp32 = mlp_interpreting() and a.dtype == torch.bfloat16
 
     def grid(meta):
         return (triton.cdiv(m, meta["BLOCK_M"]) * triton.cdiv(n, meta["BLOCK_N"]), split_k)
 
     mlp_matmul_kernel[grid](a, b, c, aux if aux is not None else c, h, m, n, k,
                             a.stride(0), a.stride(1), b.stride(0), b.stride(1), c.stride(0), c.stride(1), c.stride(2),
-                            slope, SQUARE_A=square_a, SQUARE_B=square_b, EPILOGUE=epilogue, STORE_H=store_h,
-                            SPLIT_K=split_k, PRECISION=precision)
+                            slope, SQUARE_A=square_a, EPILOGUE=epilogue, STORE_H=store_h,
+                            SPLIT_K=split_k, PRECISION=precision if not dot_fp32 else "ieee", DOT_FP32=dot_fp32)
     out = c.sum(0).to(a.dtype) if split_k > 1 else c[0]
     return out, (h if store_h else None)
 
@@ -176,12 +179,18 @@ def mlp_matmul(a: Tensor, b: Tensor, *, square_a: bool = False, square_b: bool =
 # Custom ops: opaque to torch.compile (fake impls give shapes), differentiable through register_autograd
 
 
+# CPU tensors take the kernels only when this is set AND TRITON_INTERPRET=1 (the tests do): interpreting is far
+# too slow for CPU training, so TRITON_INTERPRET alone does not switch a CPU run onto the kernels.
+MLP_KERNELS_ON_CPU = False
+
+
 def mlp_use_kernels(x: Tensor) -> bool:
-    return triton is not None and (x.is_cuda or mlp_interpreting())
+    return triton is not None and (x.is_cuda or (MLP_KERNELS_ON_CPU and mlp_interpreting()))
 
 
 @torch.library.custom_op("pgolf_ref::fused_mlp_fwd", mutates_args=())
-def fused_mlp_fwd(x: Tensor, w_up: Tensor, w_down: Tensor, act: str, recompute_h: bool) -> tuple[Tensor, Tensor, Tensor]:
+def fused_mlp_fwd(x: Tensor, w_up: Tensor, w_down: Tensor, act: str,
+                  recompute_h: bool) -> tuple[Tensor, Tensor, Tensor]:
     """x (M, dim) -> (y (M, dim), s (M, hidden), h (M, hidden) or an empty tensor when recompute_h)."""
     slope = MLP_ACT_SLOPES[act]
     if not mlp_use_kernels(x):
@@ -212,9 +221,10 @@ def fused_mlp_bwd(dy: Tensor, x: Tensor, w_up: Tensor, w_down: Tensor, s: Tensor
         hh = s * s if h.numel() == 0 else h
         return dpre @ w_up, dpre.t() @ x, dy.t() @ hh
     dpre, _ = mlp_matmul(dy, w_down, epilogue=MLP_EPI_DACT, aux=s)  # (M, hidden), dh never materialized
-    if h.numel() == 0:
+    if h.numel() == 0:  # dw_down^T = h^T @ dy: h as the (squared) A operand
         m, d = dy.shape
-        dw_down, _ = mlp_matmul(dy.t(), s, square_b=True, split_k=mlp_split_k(d, s.shape[1], m))
+        dw_down_t, _ = mlp_matmul(s.t(), dy, square_a=True, split_k=mlp_split_k(s.shape[1], d, m))
+        dw_down = dw_down_t.t().contiguous()
     else:
         dw_down = dy.t() @ h
     return dpre @ w_up, dpre.t() @ x, dw_down
@@ -247,7 +257,7 @@ fused_mlp_fwd.register_autograd(fused_mlp_backward, setup_context=fused_mlp_setu
 class FusedMLP(nn.Module):
     """MLP block whose up/down weights live in nn.Linear modules (GPTQ hooks and state_dict keys see plain Linears).
 
-    The Triton path runs on CUDA (or under TRITON_INTERPRET=1); FUSED_MLP=0 in the environment, or
+    The Triton path runs on CUDA (on CPU only in the interpreter tests); FUSED_MLP=0 in the environment, or
     `module.use_triton = False`, forces the plain PyTorch path. Under CUDA autocast the kernels run in the
     autocast dtype; otherwise in x's dtype (weights are cast to it, their grads flow back through the cast).
     """

@@ -1,6 +1,11 @@
-"""Shared toy setting for the reference trainer tests: one synthetic data set, a tiny config, a subprocess runner."""
+"""Shared setup for the reference-trainer tests.
 
-from __future__ import annotations
+- Triton's interpreter on CPU-only machines, and one intra-op thread (tiny tensors on a shared 2-core CI box:
+  threads only contend, measured 25x slower steps with 2). TRITON_INTERPRET must be set before any module defining
+  a @triton.jit kernel is imported (the interpreter is chosen at decoration time), hence here.
+- A trained toy LM for the kernel tests; a synthetic data set, a tiny trainer config and a subprocess runner for the
+  end-to-end tests of the generated train_gpt.py.
+"""
 
 import os
 import shutil
@@ -9,6 +14,26 @@ import sys
 from pathlib import Path
 
 import pytest
+
+try:
+    import torch
+except ImportError:  # the core test suite runs without torch; every test here skips then
+    torch = None
+
+if torch is not None:
+    if not torch.cuda.is_available():
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def trained_toy_lm():
+    """(model, train tokens, held-out tokens), trained once per session (a few seconds on one CPU thread)."""
+    pytest.importorskip("torch")
+    from toy_lm import train_toy_lm
+
+    return train_toy_lm()
+
 
 GENERATED = Path(__file__).resolve().parents[2] / "reference" / "records" / "reference_trainer" / "train_gpt.py"
 
@@ -22,19 +47,6 @@ TOY_ENV = {
     "EVAL_STRIDE": "64", "EVAL_BATCH_SEQS": "16", "TTT_CHUNK_TOKENS": "2048", "TTT_EPOCHS": "1",
     "TTT_LR": "0.001", "MATRIX_LR": "0.02", "SEED": "7", "OMP_NUM_THREADS": "1",
 }
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: threads only contend (the CI box has 2 cores shared with other tests)."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +84,8 @@ def trainer():
 
 def run_trainer(folder: Path, data, nproc: int = 1, timeout: float = 120, **overrides: str) -> str:
     """Run the folder's train_gpt.py (under torchrun when nproc > 1) with the toy env; its stdout."""
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "PYTHONPATH")}
+    scrubbed = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "PYTHONPATH", "TRITON_INTERPRET")  # a real run's environment
+    env = {k: v for k, v in os.environ.items() if k not in scrubbed}
     env.update(TOY_ENV, **data.env(), **overrides)
     cmd = [sys.executable, "train_gpt.py"]
     if nproc > 1:

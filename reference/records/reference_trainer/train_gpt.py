@@ -264,7 +264,7 @@ def mlp_reference(x: Tensor, w_up: Tensor, w_down: Tensor, act: str) -> Tensor:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Triton kernel: C = A @ B with optional squaring of either operand and an activation epilogue
+# Triton kernel: C = A @ B with optional squaring of A and an activation epilogue
 
 MLP_EPI_NONE, MLP_EPI_ACT, MLP_EPI_DACT = 0, 1, 2
 
@@ -286,14 +286,14 @@ def mlp_autotune_configs() -> list:
 if triton is not None:
 
     @triton.autotune(configs=mlp_autotune_configs(),
-                     key=["M", "N", "K", "SQUARE_A", "SQUARE_B", "EPILOGUE", "STORE_H", "SPLIT_K"])
+                     key=["M", "N", "K", "SQUARE_A", "EPILOGUE", "STORE_H", "SPLIT_K"])
     @triton.heuristics({"EVEN_K": lambda args: args["K"] % (args["BLOCK_K"] * args["SPLIT_K"]) == 0})
     @triton.jit
     def mlp_matmul_kernel(a_ptr, b_ptr, c_ptr, aux_ptr, h_ptr, M, N, K,
                           stride_am, stride_ak, stride_bk, stride_bn, stride_cs, stride_cm, stride_cn,
                           slope,
-                          SQUARE_A: tl.constexpr, SQUARE_B: tl.constexpr, EPILOGUE: tl.constexpr,
-                          STORE_H: tl.constexpr, SPLIT_K: tl.constexpr, PRECISION: tl.constexpr,
+                          SQUARE_A: tl.constexpr, EPILOGUE: tl.constexpr,
+                          STORE_H: tl.constexpr, SPLIT_K: tl.constexpr, PRECISION: tl.constexpr, DOT_FP32: tl.constexpr,
                           EVEN_K: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                           BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr):
         # Grouped ordering: GROUP_M row-blocks share each column-block of B while it sits in L2.
@@ -328,10 +328,11 @@ if triton is not None:
                 k_left = k_end - (pid_k * k_tiles + kt) * BLOCK_K
                 a = tl.load(a_ptrs, mask=tl.arange(0, BLOCK_K)[None, :] < k_left, other=0.0)
                 b = tl.load(b_ptrs, mask=tl.arange(0, BLOCK_K)[:, None] < k_left, other=0.0)
-            if SQUARE_A:  # h = s^2 rebuilt from the saved s
+            if DOT_FP32:  # Triton 3.9's interpreter gets bf16 arithmetic and tl.dot wrong; fp32 is right there
+                a = a.to(tl.float32)
+                b = b.to(tl.float32)
+            if SQUARE_A:  # h = s^2 rebuilt from the saved s; A may feed wgmma from registers, B may not
                 a = a * a
-            if SQUARE_B:
-                b = b * b
             acc = tl.dot(a, b, acc, input_precision=PRECISION)
             a_ptrs += BLOCK_K * stride_ak
             b_ptrs += BLOCK_K * stride_bk
@@ -341,8 +342,9 @@ if triton is not None:
         if EPILOGUE == 1:  # forward up-projection: store s = leaky(pre), optionally h = s^2
             s = tl.where(acc > 0, acc, acc * slope).to(c_ptr.dtype.element_ty)
             tl.store(c_ptr + c_off, s, mask=c_mask)
-            if STORE_H:
-                tl.store(h_ptr + c_off, s * s, mask=c_mask)
+            if STORE_H:  # square the stored (rounded) s, as the recompute path does
+                s32 = s.to(tl.float32)
+                tl.store(h_ptr + c_off, (s32 * s32).to(c_ptr.dtype.element_ty), mask=c_mask)
         elif EPILOGUE == 2:  # backward: dpre = (dy @ W_down) * dh/dpre, dh/dpre from the saved s
             s = tl.load(aux_ptr + c_off, mask=c_mask, other=0.0).to(tl.float32)
             dact = tl.where(s > 0, 2.0 * s, s)
@@ -364,7 +366,7 @@ def mlp_split_k(m: int, n: int, k: int) -> int:
     return max(1, min(k // 4096, triton.cdiv(2 * sms, tiles)))
 
 
-def mlp_matmul(a: Tensor, b: Tensor, *, square_a: bool = False, square_b: bool = False, epilogue: int = MLP_EPI_NONE,
+def mlp_matmul(a: Tensor, b: Tensor, *, square_a: bool = False, epilogue: int = MLP_EPI_NONE,
                aux: Tensor | None = None, slope: float = 0.0, store_h: bool = False,
                split_k: int = 1) -> tuple[Tensor, Tensor | None]:
     """(M, K) @ (K, N) in a's dtype with fp32 accumulation; a and b may be any strided views (transposes are free)."""
@@ -376,14 +378,15 @@ def mlp_matmul(a: Tensor, b: Tensor, *, square_a: bool = False, square_b: bool =
     c = torch.empty((split_k, m, n), device=a.device, dtype=out_dtype)
     h = torch.empty((m, n), device=a.device, dtype=a.dtype) if store_h else c
     precision = "ieee" if a.dtype == torch.float32 else "tf32"
+    dot_fp32 = mlp_interpreting() and a.dtype == torch.bfloat16
 
     def grid(meta):
         return (triton.cdiv(m, meta["BLOCK_M"]) * triton.cdiv(n, meta["BLOCK_N"]), split_k)
 
     mlp_matmul_kernel[grid](a, b, c, aux if aux is not None else c, h, m, n, k,
                             a.stride(0), a.stride(1), b.stride(0), b.stride(1), c.stride(0), c.stride(1), c.stride(2),
-                            slope, SQUARE_A=square_a, SQUARE_B=square_b, EPILOGUE=epilogue, STORE_H=store_h,
-                            SPLIT_K=split_k, PRECISION=precision)
+                            slope, SQUARE_A=square_a, EPILOGUE=epilogue, STORE_H=store_h,
+                            SPLIT_K=split_k, PRECISION=precision if not dot_fp32 else "ieee", DOT_FP32=dot_fp32)
     out = c.sum(0).to(a.dtype) if split_k > 1 else c[0]
     return out, (h if store_h else None)
 
@@ -392,12 +395,18 @@ def mlp_matmul(a: Tensor, b: Tensor, *, square_a: bool = False, square_b: bool =
 # Custom ops: opaque to torch.compile (fake impls give shapes), differentiable through register_autograd
 
 
+# CPU tensors take the kernels only when this is set AND TRITON_INTERPRET=1 (the tests do): interpreting is far
+# too slow for CPU training, so TRITON_INTERPRET alone does not switch a CPU run onto the kernels.
+MLP_KERNELS_ON_CPU = False
+
+
 def mlp_use_kernels(x: Tensor) -> bool:
-    return triton is not None and (x.is_cuda or mlp_interpreting())
+    return triton is not None and (x.is_cuda or (MLP_KERNELS_ON_CPU and mlp_interpreting()))
 
 
 @torch.library.custom_op("pgolf_ref::fused_mlp_fwd", mutates_args=())
-def fused_mlp_fwd(x: Tensor, w_up: Tensor, w_down: Tensor, act: str, recompute_h: bool) -> tuple[Tensor, Tensor, Tensor]:
+def fused_mlp_fwd(x: Tensor, w_up: Tensor, w_down: Tensor, act: str,
+                  recompute_h: bool) -> tuple[Tensor, Tensor, Tensor]:
     """x (M, dim) -> (y (M, dim), s (M, hidden), h (M, hidden) or an empty tensor when recompute_h)."""
     slope = MLP_ACT_SLOPES[act]
     if not mlp_use_kernels(x):
@@ -428,9 +437,10 @@ def fused_mlp_bwd(dy: Tensor, x: Tensor, w_up: Tensor, w_down: Tensor, s: Tensor
         hh = s * s if h.numel() == 0 else h
         return dpre @ w_up, dpre.t() @ x, dy.t() @ hh
     dpre, _ = mlp_matmul(dy, w_down, epilogue=MLP_EPI_DACT, aux=s)  # (M, hidden), dh never materialized
-    if h.numel() == 0:
+    if h.numel() == 0:  # dw_down^T = h^T @ dy: h as the (squared) A operand
         m, d = dy.shape
-        dw_down, _ = mlp_matmul(dy.t(), s, square_b=True, split_k=mlp_split_k(d, s.shape[1], m))
+        dw_down_t, _ = mlp_matmul(s.t(), dy, square_a=True, split_k=mlp_split_k(s.shape[1], d, m))
+        dw_down = dw_down_t.t().contiguous()
     else:
         dw_down = dy.t() @ h
     return dpre @ w_up, dpre.t() @ x, dw_down
@@ -463,7 +473,7 @@ fused_mlp_fwd.register_autograd(fused_mlp_backward, setup_context=fused_mlp_setu
 class FusedMLP(nn.Module):
     """MLP block whose up/down weights live in nn.Linear modules (GPTQ hooks and state_dict keys see plain Linears).
 
-    The Triton path runs on CUDA (or under TRITON_INTERPRET=1); FUSED_MLP=0 in the environment, or
+    The Triton path runs on CUDA (on CPU only in the interpreter tests); FUSED_MLP=0 in the environment, or
     `module.use_triton = False`, forces the plain PyTorch path. Under CUDA autocast the kernels run in the
     autocast dtype; otherwise in x's dtype (weights are cast to it, their grads flow back through the cast).
     """
@@ -1058,17 +1068,18 @@ def collect_hessians(model: nn.Module, batches: Iterable,
 # defaults below are what it measured best. Tests: tests/reference/test_artifact.py.
 #
 # Per-tensor treatment (bytes go where error hurts most):
-# - Linear weights (2-D, >= ARTIFACT_MIN_QUANT_NUMEL elements): int6 codes + fp16 per-row scales, GPTQ where a
+# - nn.Linear weights (>= ARTIFACT_MIN_QUANT_NUMEL elements): int6 codes + fp16 per-row scales, GPTQ where a
 #   Hessian was collected for the module, round-to-nearest otherwise.
-# - Embeddings and other large 2-D tensors: int8 round-to-nearest per row. An embedding row is looked up, not
+# - nn.Embedding weights: int8 round-to-nearest per row. An embedding row is looked up, not
 #   multiplied by inputs, so GPTQ has no Hessian for it; with tied output heads it is the most error-sensitive
 #   matrix, and at vocab 1024 x 512 the extra 2 bits cost little.
-# - Small tensors (norm gains, scalar mixes, biases): fp16 (they are a negligible share of the bytes).
+# - Everything else (norm gains, scalar mixes, biases, skip weights, tiny matrices): fp16, a negligible share of
+#   the bytes, and control tensors are where rounding hurts per byte the most.
 # - Tensors sharing storage (tied weights) are stored once.
 # ======================================================================================================================
 
 ARTIFACT_MAGIC = b"PGQ1"
-ARTIFACT_MIN_QUANT_NUMEL = 65536
+ARTIFACT_MIN_QUANT_NUMEL = 4096
 ARTIFACT_EMBED_BITS = 8
 ARTIFACT_CODE_LAYOUT = "offset"  # codes stored as q + qmax (uint8); see scripts/bench_compress.py
 
@@ -1077,34 +1088,34 @@ ARTIFACT_CODE_LAYOUT = "offset"  # codes stored as q + qmax (uint8); see scripts
 
 
 def quantize_model(model: nn.Module, hessians: dict[str, Tensor] | None = None, *, bits: int = 6) -> dict:
-    """state_dict -> {name: entry}; entry kinds: quant (q, scale, bits), raw (data), alias (of)."""
-    hessians = hessians or {}
+    """state_dict -> {name: entry}; entry kinds: quant (q, scale, bits, dtype), raw (data, dtype), alias (of)."""
     module_of = {f"{name}.weight": mod for name, mod in model.named_modules()}
-    seen: dict[tuple, str] = {}
-    out: dict = {}
-    for name, t in model.state_dict().items():
+    state = model.state_dict()
+    groups: dict[tuple, list[str]] = {}  # names sharing one tensor (tied weights)
+    for name, t in state.items():
         key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()))
-        if key in seen:
-            out[name] = {"kind": "alias", "of": seen[key]}
-            continue
-        seen[key] = name
-        out[name] = quantize_tensor(name, t.detach(), module_of.get(name), hessians, bits)
-    return out
+        groups.setdefault(key, []).append(name)
+    out: dict = {}
+    for names in groups.values():
+        # A tied embedding/head is stored once, with the embedding's treatment.
+        primary = next((n for n in names if isinstance(module_of.get(n), nn.Embedding)), names[0])
+        out[primary] = quantize_tensor(primary, state[primary].detach(), module_of.get(primary), hessians or {}, bits)
+        out.update({n: {"kind": "alias", "of": primary} for n in names if n != primary})
+    return {name: out[name] for name in state}
 
 
 def quantize_tensor(name: str, t: Tensor, module: nn.Module | None, hessians: dict[str, Tensor], bits: int) -> dict:
     dtype = str(t.dtype).removeprefix("torch.")
     if not t.is_floating_point():
         return {"kind": "raw", "data": t.cpu(), "dtype": dtype}
-    if t.ndim != 2 or t.numel() < ARTIFACT_MIN_QUANT_NUMEL:
+    is_linear, is_embedding = isinstance(module, nn.Linear), isinstance(module, nn.Embedding)
+    if not (is_linear or is_embedding) or t.ndim != 2 or t.numel() < ARTIFACT_MIN_QUANT_NUMEL:
+        # Control tensors (gains, mixes, scalars) and tiny matrices: a negligible share of the bytes.
         return {"kind": "raw", "data": t.cpu().half() if t.dtype == torch.float32 else t.cpu(), "dtype": dtype}
-    hessian = hessians.get(name.removesuffix(".weight"))
-    if not isinstance(module, nn.Linear):
+    hessian = hessians.get(name.removesuffix(".weight")) if is_linear else None
+    if is_embedding:
         bits = ARTIFACT_EMBED_BITS
-    if isinstance(module, nn.Linear) and hessian is not None:
-        q, scale = gptq_quantize(t, hessian.to(t.device), bits=bits)
-    else:
-        q, scale = rtn_quantize(t, bits=bits)
+    q, scale = gptq_quantize(t, hessian.to(t.device), bits=bits) if hessian is not None else rtn_quantize(t, bits=bits)
     return {"kind": "quant", "q": q.cpu(), "scale": scale.cpu(), "bits": bits, "dtype": dtype}
 
 
@@ -1167,7 +1178,8 @@ def serialize_quantized(quantized: dict, *, layout: str = ARTIFACT_CODE_LAYOUT) 
             codes.append(encode_codes(e["q"], e["bits"], layout))
             chunks.append(tensor_bytes(e["scale"]))
         else:
-            meta.update(shape=list(e["data"].shape), dtype=e["dtype"], store=str(e["data"].dtype).removeprefix("torch."))
+            store = str(e["data"].dtype).removeprefix("torch.")
+            meta.update(shape=list(e["data"].shape), dtype=e["dtype"], store=store)
             chunks.append(tensor_bytes(e["data"]))
         header["entries"].append(meta)
     head = json.dumps(header, separators=(",", ":")).encode()
@@ -1215,7 +1227,8 @@ ARTIFACT_LZMA_FILTERS = {
     "lzma-6": [{"id": lzma.FILTER_LZMA2, "preset": 6}],
     "lzma-9e-lc0pb0": [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "lc": 0, "pb": 0}],
     "lzma-9e-lc1": [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "lc": 1, "lp": 0, "pb": 0}],
-    "lzma-delta1-9e": [{"id": lzma.FILTER_DELTA, "dist": 1}, {"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}],
+    "lzma-delta1-9e": [{"id": lzma.FILTER_DELTA, "dist": 1},
+                       {"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}],
 }
 
 

@@ -15,6 +15,7 @@ import random
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -91,9 +92,44 @@ class Averager:
         return True
 
 
-def main() -> None:
-    code = Path(__file__).read_text(encoding="utf-8")
-    args = Hyperparameters()
+@dataclass
+class Session:
+    """Where this process runs and how it logs: what every phase below needs besides the model."""
+
+    args: Hyperparameters
+    rank: int
+    world_size: int
+    local_rank: int
+    distributed: bool
+    device: torch.device
+    logfile: str | None  # rank 0 only
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    @property
+    def master(self) -> bool:
+        return self.rank == 0
+
+    def log(self, msg: str, console: bool = True) -> None:
+        if self.logfile is None:
+            return
+        if console:
+            print(msg, flush=True)
+        with open(self.logfile, "a", encoding="utf-8") as f:
+            print(msg, file=f)
+
+    def sync(self) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+
+    def evaluate(self, logits_fn, val_tokens: torch.Tensor, seq_len: int, stride: int, luts) -> tuple[float, float]:
+        return evaluate(logits_fn, val_tokens, seq_len, stride, self.args.eval_batch_seqs, luts, self.rank,
+                        self.world_size, self.device, self.cuda)
+
+
+def start_session(args: Hyperparameters) -> Session:
     distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ
     rank, world_size = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -105,65 +141,42 @@ def main() -> None:
         torch.backends.cudnn.allow_tf32 = True
     if distributed:
         dist.init_process_group(backend="nccl" if cuda else "gloo", device_id=device if cuda else None)
-    master = rank == 0
     logfile = None
-    if master:
+    if rank == 0:
         os.makedirs("logs", exist_ok=True)
         logfile = f"logs/{args.run_id}.txt"
+    return Session(args, rank, world_size, local_rank, distributed, device, logfile)
 
-    def log0(msg: str, console: bool = True) -> None:
-        if not master:
-            return
-        if console:
-            print(msg, flush=True)
-        with open(logfile, "a", encoding="utf-8") as f:
-            print(msg, file=f)
 
-    def sync() -> None:
-        if cuda:
-            torch.cuda.synchronize()
+def log_environment(run: Session, code: str) -> None:
+    """The code and versions in the log file (as the baseline does), not on the console."""
+    run.log(code, console=False)
+    run.log("=" * 100, console=False)
+    run.log(f"Running Python {sys.version}", console=False)
+    run.log(f"Running PyTorch {torch.__version__}", console=False)
+    if run.cuda:
+        run.log(subprocess.run(["nvidia-smi"], capture_output=True, text=True, check=False).stdout, console=False)
 
-    log0(code, console=False)
-    log0("=" * 100, console=False)
-    log0(f"Running Python {sys.version}", console=False)
-    log0(f"Running PyTorch {torch.__version__}", console=False)
-    if cuda:
-        smi = subprocess.run(["nvidia-smi"], capture_output=True, text=True, check=False)
-        log0(smi.stdout, console=False)
 
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    sp = spm.SentencePieceProcessor(model_file=args.tokenizer_path)
-    if int(sp.vocab_size()) != args.vocab_size:
-        raise ValueError(f"VOCAB_SIZE={args.vocab_size} but the tokenizer has {int(sp.vocab_size())} pieces")
-    eval_seq_len = args.eval_seq_len or args.train_seq_len
-    val_tokens = load_validation_tokens(args.val_files, max(eval_seq_len, args.train_seq_len))
-    luts = build_byte_luts(sp, args.vocab_size, device)
-    log0(f"val_bpb:enabled tokenizer_kind=sentencepiece tokenizer_path={args.tokenizer_path}")
-    train_shards = len(shard_files(args.train_files))
-    log0(f"train_loader:dataset:{Path(args.data_path).resolve().name} train_shards:{train_shards}")
-    log0(f"val_loader:shards pattern={args.val_files} tokens:{val_tokens.numel() - 1}")
-
-    # ----------------------------------------------------------------------------------------- model
-    base_model = build_model(args, device)
-    compiled = torch.compile(base_model, dynamic=False) if cuda and args.compile else base_model
-    model = (DDP(compiled, device_ids=[local_rank] if cuda else None, broadcast_buffers=False)
-             if distributed else compiled)
-    optimizers, muon = build_optimizers(base_model, args, fused=cuda)
-    if cuda and args.compile:
+def train(run: Session, base_model: GPT, val_tokens: torch.Tensor, luts) -> float:
+    """Warm up, train under the wall clock, apply the weight average; the training time in ms."""
+    args, device = run.args, run.device
+    compiled = torch.compile(base_model, dynamic=False) if run.cuda and args.compile else base_model
+    model = (DDP(compiled, device_ids=[run.local_rank] if run.cuda else None, broadcast_buffers=False)
+             if run.distributed else compiled)
+    optimizers, muon = build_optimizers(base_model, args, fused=run.cuda)
+    if run.cuda and args.compile:
         muon.orthogonalise = torch.compile(muon.orthogonalise)
-    micro_tokens, accum_steps = micro_batching(args, world_size)
-    log0(f"preset:{PRESET} model_params:{sum(p.numel() for p in base_model.parameters())}")
-    log0(f"world_size:{world_size} grad_accum_steps:{accum_steps} micro_batch_tokens:{micro_tokens}")
-    log0(f"attention_mode:{'gqa' if args.num_kv_heads < args.num_heads else 'mha'} num_heads:{args.num_heads} "
-         f"num_kv_heads:{args.num_kv_heads} mlp:{args.mlp_act}x{args.mlp_mult} "
-         f"bigram:{args.bigram_vocab_size}x{args.bigram_dim}")
-    log0(f"train_batch_tokens:{args.train_batch_tokens} train_seq_len:{args.train_seq_len} "
-         f"iterations:{args.iterations} warmup_steps:{args.warmup_steps} "
-         f"max_wallclock_seconds:{args.max_wallclock_seconds:.3f}")
-    log0(f"seed:{args.seed}")
-    autocast = cuda
+    micro_tokens, accum_steps = micro_batching(args, run.world_size)
+    run.log(f"preset:{PRESET} model_params:{sum(p.numel() for p in base_model.parameters())}")
+    run.log(f"world_size:{run.world_size} grad_accum_steps:{accum_steps} micro_batch_tokens:{micro_tokens}")
+    run.log(f"attention_mode:{'gqa' if args.num_kv_heads < args.num_heads else 'mha'} num_heads:{args.num_heads} "
+            f"num_kv_heads:{args.num_kv_heads} mlp:{args.mlp_act}x{args.mlp_mult} "
+            f"bigram:{args.bigram_vocab_size}x{args.bigram_dim}")
+    run.log(f"train_batch_tokens:{args.train_batch_tokens} train_seq_len:{args.train_seq_len} "
+            f"iterations:{args.iterations} warmup_steps:{args.warmup_steps} "
+            f"max_wallclock_seconds:{args.max_wallclock_seconds:.3f}")
+    run.log(f"seed:{args.seed}")
 
     def zero_grad() -> None:
         for opt in optimizers:
@@ -173,10 +186,10 @@ def main() -> None:
         zero_grad()
         total = torch.zeros((), device=device)
         for micro in range(accum_steps):
-            if distributed:
+            if run.distributed:
                 model.require_backward_grad_sync = micro == accum_steps - 1
             x, y = loader.next_batch(micro_tokens, args.train_seq_len)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=run.cuda):
                 loss = model(x, y)
             total += loss.detach()
             (loss / accum_steps).backward()
@@ -186,42 +199,40 @@ def main() -> None:
     if args.warmup_steps > 0:
         initial = copy.deepcopy(base_model.state_dict())
         initial_opt = [copy.deepcopy(opt.state_dict()) for opt in optimizers]
-        loader = DistributedTokenLoader(args.train_files, rank, world_size, device)
+        loader = DistributedTokenLoader(args.train_files, run.rank, run.world_size, device)
         for warmup_step in range(args.warmup_steps):
             train_step(loader)
             for opt in optimizers:
                 opt.step()
-            log0(f"warmup_step:{warmup_step + 1}/{args.warmup_steps}")
+            run.log(f"warmup_step:{warmup_step + 1}/{args.warmup_steps}")
         base_model.load_state_dict(initial)
         for opt, state in zip(optimizers, initial_opt):
             opt.load_state_dict(state)
         zero_grad()
 
-    # ----------------------------------------------------------------------------------------- training
     reserve = args.gptq_reserve_seconds if args.gptq_enabled else 0.0
     budget_ms = 1000.0 * (args.max_wallclock_seconds - reserve) if args.max_wallclock_seconds > 0 else None
     if args.gptq_enabled and budget_ms is not None:
-        log0(f"gptq:reserving {reserve:.0f}s, effective={budget_ms:.0f}ms")
+        run.log(f"gptq:reserving {reserve:.0f}s, effective={budget_ms:.0f}ms")
     averager = Averager(base_model, args.averaging, args.ema_decay, args.swa_every)
-    loader = DistributedTokenLoader(args.train_files, rank, world_size, device)
+    loader = DistributedTokenLoader(args.train_files, run.rank, run.world_size, device)
     train_ms, step, stop_after = 0.0, 0, None
-    sync()
+    run.sync()
     t0 = time.perf_counter()
     while True:
         last = step == args.iterations or (stop_after is not None and step >= stop_after)
-        if last or (args.val_loss_every > 0 and step % args.val_loss_every == 0):
-            sync()
+        if last or (args.val_loss_every > 0 and step % args.val_loss_every == 0):  # the clock pauses
+            run.sync()
             train_ms += 1000.0 * (time.perf_counter() - t0)
-            val_loss, val_bpb = evaluate(compiled, val_tokens, args.train_seq_len, 0, args.eval_batch_seqs, luts,
-                                         rank, world_size, device, autocast)
-            log0(f"step:{step}/{args.iterations} val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} "
-                 f"train_time:{train_ms:.0f}ms step_avg:{train_ms / max(step, 1):.2f}ms")
+            val_loss, val_bpb = run.evaluate(compiled, val_tokens, args.train_seq_len, 0, luts)
+            run.log(f"step:{step}/{args.iterations} val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} "
+                    f"train_time:{train_ms:.0f}ms step_avg:{train_ms / max(step, 1):.2f}ms")
             base_model.train()
-            sync()
+            run.sync()
             t0 = time.perf_counter()
         if last:
             if stop_after is not None and step < args.iterations:
-                log0(f"stopping_early: wallclock_cap train_time:{train_ms:.0f}ms step:{step}/{args.iterations}")
+                run.log(f"stopping_early: wallclock_cap train_time:{train_ms:.0f}ms step:{step}/{args.iterations}")
             break
         elapsed_ms = train_ms + 1000.0 * (time.perf_counter() - t0)
         progress = max(step / args.iterations, elapsed_ms / budget_ms if budget_ms else 0.0)
@@ -242,95 +253,133 @@ def main() -> None:
         averager.update(step, scale)
         approx_ms = train_ms + 1000.0 * (time.perf_counter() - t0)
         if args.train_log_every > 0 and (step <= 10 or step % args.train_log_every == 0 or stop_after is not None):
-            if distributed:  # the loss over the global batch, comparable across world sizes
+            if run.distributed:  # the loss over the global batch, comparable across world sizes
                 dist.all_reduce(train_loss, op=dist.ReduceOp.AVG)
-            log0(f"step:{step}/{args.iterations} train_loss:{train_loss.item():.4f} "
-                 f"train_time:{approx_ms:.0f}ms step_avg:{approx_ms / step:.2f}ms")
+            run.log(f"step:{step}/{args.iterations} train_loss:{train_loss.item():.4f} "
+                    f"train_time:{approx_ms:.0f}ms step_avg:{approx_ms / step:.2f}ms")
         reached = budget_ms is not None and approx_ms >= budget_ms
-        if distributed and budget_ms is not None:  # every rank stops at the same step
+        if run.distributed and budget_ms is not None:  # every rank stops at the same step
             flag = torch.tensor(int(reached), device=device)
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             reached = bool(flag.item())
         if stop_after is None and reached:
             stop_after = step
-    if cuda:
-        log0(f"peak memory allocated: {torch.cuda.max_memory_allocated() // 2**20} MiB "
-             f"reserved: {torch.cuda.max_memory_reserved() // 2**20} MiB")
+    if run.cuda:
+        run.log(f"peak memory allocated: {torch.cuda.max_memory_allocated() // 2**20} MiB "
+                f"reserved: {torch.cuda.max_memory_reserved() // 2**20} MiB")
     if averager.apply():
-        log0(f"averaging:applied {args.averaging} weights")
+        run.log(f"averaging:applied {args.averaging} weights")
+    return train_ms
 
-    # ----------------------------------------------------------------------------------------- artifact
-    base_model.eval()
-    hessians = None
-    if args.gptq_enabled:  # train shards only, inside the reserved seconds
-        sync()
-        t_cal = time.perf_counter()
-        calib = DistributedTokenLoader(args.train_files, rank, world_size, device)
-        per_rank = max(1, args.gptq_calib_seqs // world_size)
-        batches = [calib.next_batch(args.train_seq_len, args.train_seq_len)[0] for _ in range(per_rank)]
-        hessians = collect_hessians(base_model, batches)
-        if distributed:
-            for h in hessians.values():
-                dist.all_reduce(h)
-        sync()
-        cal_s = time.perf_counter() - t_cal
-        log0(f"gptq:collected {len(hessians)} Hessians in {cal_s:.1f}s")
-        if budget_ms is not None:
-            log0(f"gptq:train+calibration {train_ms / 1000.0 + cal_s:.1f}s of {args.max_wallclock_seconds:.0f}s")
+
+def calibrate(run: Session, base_model: GPT, train_ms: float) -> dict[str, torch.Tensor] | None:
+    """GPTQ Hessians from train shards (never val), inside the reserved seconds; None without GPTQ."""
+    args = run.args
+    if not args.gptq_enabled:
+        return None
+    run.sync()
+    t_cal = time.perf_counter()
+    calib = DistributedTokenLoader(args.train_files, run.rank, run.world_size, run.device)
+    per_rank = max(1, args.gptq_calib_seqs // run.world_size)
+    batches = [calib.next_batch(args.train_seq_len, args.train_seq_len)[0] for _ in range(per_rank)]
+    hessians = collect_hessians(base_model, batches)
+    if run.distributed:
+        for h in hessians.values():
+            dist.all_reduce(h)
+    run.sync()
+    cal_s = time.perf_counter() - t_cal
+    run.log(f"gptq:collected {len(hessians)} Hessians in {cal_s:.1f}s")
+    if args.max_wallclock_seconds > 0:
+        run.log(f"gptq:train+calibration {train_ms / 1000.0 + cal_s:.1f}s of {args.max_wallclock_seconds:.0f}s")
+    return hessians
+
+
+def write_artifact(run: Session, base_model: GPT, hessians: dict[str, torch.Tensor] | None, code: str) -> str:
+    """Quantize and compress on rank 0 (data-free: the Hessians are all GPTQ needs); the artifact's path."""
+    args = run.args
     label = f"int{args.quant_bits}+{args.compressor}"
-    artifact_path = f"final_model.int{args.quant_bits}.ptz"
-    if master:  # data-free from here: the Hessians are all GPTQ needs
+    path = f"final_model.int{args.quant_bits}.ptz"
+    if run.master:
         t_pack = time.perf_counter()
         blob = pack(quantize_model(base_model, hessians, bits=args.quant_bits), compressor=args.compressor)
-        log0(f"{'gptq' if hessians else 'rtn'}:quantized+packed in {time.perf_counter() - t_pack:.1f}s")
-        with open(artifact_path, "wb") as f:
+        run.log(f"{'gptq' if hessians else 'rtn'}:quantized+packed in {time.perf_counter() - t_pack:.1f}s")
+        with open(path, "wb") as f:
             f.write(blob)
         code_bytes = len(code.encode("utf-8"))
-        log0(f"Serialized model {label}: {len(blob)} bytes")
-        log0(f"Code size: {code_bytes} bytes")
-        log0(f"Total submission size {label}: {len(blob) + code_bytes} bytes")
+        run.log(f"Serialized model {label}: {len(blob)} bytes")
+        run.log(f"Code size: {code_bytes} bytes")
+        run.log(f"Total submission size {label}: {len(blob) + code_bytes} bytes")
         if len(blob) + code_bytes > MAX_SUBMISSION_BYTES:
-            log0(f"WARNING: submission is over {MAX_SUBMISSION_BYTES} bytes")
-    if distributed:
+            run.log(f"WARNING: submission is over {MAX_SUBMISSION_BYTES} bytes")
+    if run.distributed:
         dist.barrier()
+    return path
 
-    # ----------------------------------------------------------------------------------------- evaluation
-    with open(artifact_path, "rb") as f:
+
+def evaluate_artifact(run: Session, path: str, val_tokens: torch.Tensor, luts) -> None:
+    """A fresh model from the artifact bytes only: full split, sliding window, then score-first TTT."""
+    args = run.args
+    with open(path, "rb") as f:
         state = unpack(f.read())
-    eval_model = build_model(args, device)
+    eval_model = build_model(args, run.device)
     eval_model.load_state_dict(state, strict=True)
     eval_model.eval()
-    logits_fn = torch.compile(eval_model, dynamic=False) if cuda and args.compile else eval_model
+    logits_fn = torch.compile(eval_model, dynamic=False) if run.cuda and args.compile else eval_model
+    seq_len = args.eval_seq_len or args.train_seq_len
     stage = f"final_int{args.quant_bits}"
-    sync()
+    run.sync()
     t_eval = time.perf_counter()
-    val_loss, val_bpb = evaluate(logits_fn, val_tokens, eval_seq_len, 0, args.eval_batch_seqs, luts, rank,
-                                 world_size, device, autocast)
-    sync()
-    log0(f"{stage}_roundtrip val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} "
-         f"eval_time:{1000.0 * (time.perf_counter() - t_eval):.0f}ms")
-    log0(f"{stage}_roundtrip_exact val_loss:{val_loss:.8f} val_bpb:{val_bpb:.8f}")
-    if 0 < args.eval_stride < eval_seq_len:
+    val_loss, val_bpb = run.evaluate(logits_fn, val_tokens, seq_len, 0, luts)
+    run.sync()
+    run.log(f"{stage}_roundtrip val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} "
+            f"eval_time:{1000.0 * (time.perf_counter() - t_eval):.0f}ms")
+    run.log(f"{stage}_roundtrip_exact val_loss:{val_loss:.8f} val_bpb:{val_bpb:.8f}")
+    if 0 < args.eval_stride < seq_len:
         t_slide = time.perf_counter()
-        val_loss, val_bpb = evaluate(logits_fn, val_tokens, eval_seq_len, args.eval_stride, args.eval_batch_seqs,
-                                     luts, rank, world_size, device, autocast)
-        sync()
-        log0(f"{stage}_sliding_window val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} stride:{args.eval_stride} "
-             f"eval_time:{1000.0 * (time.perf_counter() - t_slide):.0f}ms")
-        log0(f"{stage}_sliding_window_exact val_loss:{val_loss:.8f} val_bpb:{val_bpb:.8f}")
+        val_loss, val_bpb = run.evaluate(logits_fn, val_tokens, seq_len, args.eval_stride, luts)
+        run.sync()
+        run.log(f"{stage}_sliding_window val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} stride:{args.eval_stride} "
+                f"eval_time:{1000.0 * (time.perf_counter() - t_slide):.0f}ms")
+        run.log(f"{stage}_sliding_window_exact val_loss:{val_loss:.8f} val_bpb:{val_bpb:.8f}")
     if args.ttt_enabled:
         t_ttt = time.perf_counter()
         val_loss, val_bpb = evaluate_ttt(
-            eval_model, eval_model, val_tokens, eval_seq_len, args.eval_stride, args.eval_batch_seqs, luts, rank,
-            world_size, device, autocast, chunk_tokens=args.ttt_chunk_tokens, epochs=args.ttt_epochs,
-            lr=args.ttt_lr, train_blocks=args.ttt_train_blocks, log=log0,
+            eval_model, logits_fn, val_tokens, seq_len, args.eval_stride, args.eval_batch_seqs, luts, run.rank,
+            run.world_size, run.device, run.cuda, chunk_tokens=args.ttt_chunk_tokens, epochs=args.ttt_epochs,
+            lr=args.ttt_lr, train_blocks=args.ttt_train_blocks, log=run.log,
         )
-        sync()
-        log0(f"legal_ttt val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} "
-             f"eval_time:{1000.0 * (time.perf_counter() - t_ttt):.0f}ms")
-        log0(f"legal_ttt_exact val_loss:{val_loss:.8f} val_bpb:{val_bpb:.8f}")
-    log0(f"total_eval_time:{time.perf_counter() - t_eval:.1f}s")
-    if distributed:
+        run.sync()
+        run.log(f"legal_ttt val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} "
+                f"eval_time:{1000.0 * (time.perf_counter() - t_ttt):.0f}ms")
+        run.log(f"legal_ttt_exact val_loss:{val_loss:.8f} val_bpb:{val_bpb:.8f}")
+    run.log(f"total_eval_time:{time.perf_counter() - t_eval:.1f}s")
+
+
+def main() -> None:
+    code = Path(__file__).read_text(encoding="utf-8")
+    args = Hyperparameters()
+    run = start_session(args)
+    log_environment(run, code)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    sp = spm.SentencePieceProcessor(model_file=args.tokenizer_path)
+    if int(sp.vocab_size()) != args.vocab_size:
+        raise ValueError(f"VOCAB_SIZE={args.vocab_size} but the tokenizer has {int(sp.vocab_size())} pieces")
+    val_tokens = load_validation_tokens(args.val_files, max(args.eval_seq_len, args.train_seq_len))
+    luts = build_byte_luts(sp, args.vocab_size, run.device)
+    run.log(f"val_bpb:enabled tokenizer_kind=sentencepiece tokenizer_path={args.tokenizer_path}")
+    train_shards = len(shard_files(args.train_files))
+    run.log(f"train_loader:dataset:{Path(args.data_path).resolve().name} train_shards:{train_shards}")
+    run.log(f"val_loader:shards pattern={args.val_files} tokens:{val_tokens.numel() - 1}")
+
+    base_model = build_model(args, run.device)
+    train_ms = train(run, base_model, val_tokens, luts)
+    base_model.eval()
+    hessians = calibrate(run, base_model, train_ms)
+    path = write_artifact(run, base_model, hessians, code)
+    evaluate_artifact(run, path, val_tokens, luts)
+    if run.distributed:
         dist.destroy_process_group()
 
 

@@ -108,6 +108,47 @@ def test_two_processes_match_one_process(pipeline_run, records_copy, toy_data, t
     assert len(one) == len(two) == 40 and one[-1] < one[0] - 0.5
     assert max(abs(a - b) for a, b in zip(one, two)) < 0.02
     assert set(scores(one_process)) == set(scores(two_processes)) == {
-        "final_int6_roundtrip", "final_int6_sliding_window", "legal_ttt"}
+        "final_int5_roundtrip", "final_int5_sliding_window", "legal_ttt"}
     for stage, bpb in scores(one_process).items():
         assert scores(two_processes)[stage] == pytest.approx(bpb, abs=1e-3), stage  # measured: equal to 8 digits
+
+
+def test_ema_and_swa_average_the_weights():
+    from reference.train import Averager
+
+    p = torch.nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        p.weight.fill_(0.0)
+    ema, swa = Averager(p, "ema", 0.5, 1), Averager(p, "swa", 0.0, 2)
+    for step, value in enumerate((2.0, 4.0, 6.0, 8.0), start=1):
+        with torch.no_grad():
+            p.weight.fill_(value)
+        ema.update(step, scale=1.0)  # EMA every step
+        swa.update(step, scale=0.5)  # SWA every 2nd step of the warm-down: 4 and 8
+    assert torch.allclose(ema.avg[0], torch.full((2, 2), 6.125))  # 0 -> 1 -> 2.5 -> 4.25 -> 6.125
+    assert torch.allclose(swa.avg[0], torch.full((2, 2), 6.0))
+    swa.apply()
+    assert torch.equal(p.weight, torch.full((2, 2), 6.0))
+    with pytest.raises(ValueError, match="AVERAGING"):
+        Averager(p, "mean", 0.5, 1)
+
+
+@pytest.mark.parametrize(("preset", "expected"), [
+    ("baseline", "9 512 8 4 2.0 relu2 0 1024 524288 none False 6 0 False"),
+    ("pr1250", "11 512 8 8 3.5 leaky_relu2 3072 2048 786432 ema True 5 64 True"),
+])
+def test_one_env_var_selects_a_preset(preset, expected):
+    import subprocess
+    import sys
+
+    fields = ("num_layers model_dim num_heads num_kv_heads mlp_mult mlp_act bigram_vocab_size train_seq_len "
+              "train_batch_tokens averaging gptq_enabled quant_bits eval_stride ttt_enabled")
+    code = f"from reference.config import Hyperparameters as H; print(*(getattr(H, f) for f in {fields.split()!r}))"
+    env = {"PATH": "", "PRESET": preset}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == expected.split()
+    override = subprocess.run([sys.executable, "-c", code], env={**env, "NUM_KV_HEADS": "2"}, capture_output=True,
+                              text=True, check=True).stdout
+    assert override.split()[3] == "2"
+    bad = subprocess.run([sys.executable, "-c", code], env={"PRESET": "gpt5"}, capture_output=True, text=True)
+    assert bad.returncode != 0 and "PRESET='gpt5'" in bad.stderr

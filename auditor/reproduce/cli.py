@@ -2,24 +2,29 @@
 
 Runs the submission's own script (or a reference preset: `baseline`, `pr1250`) once per seed, parses each log with
 the record review's parser, compares with submission.json and the folder's logs, and writes
-`<out>/reproduction.md` and `<out>/reproduction.json` (the markdown also goes to stdout). Exit codes: 0 reproduced
-(or nothing claimed), 1 not reproduced or could not run, 2 usage or input error.
+`<out>/reproduction.md` and `<out>/reproduction.json` (the markdown also goes to stdout). When every seed ran,
+`<out>/record/` is the rerun as a records folder (the script, `train_seed<N>.log`, a submission.json of the
+reproduced numbers, a README with the report) for `pgolf-audit <out>/record`. Exit codes: 0 reproduced (or
+nothing claimed), 1 not reproduced or could not run, 2 usage or input error.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import re
 import shlex
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from auditor.load.errors import InputError
-from auditor.reproduce.compare import FLOOR_BPB, Verdict, compare
+from auditor.reproduce.compare import FLOOR_BPB, Reproduction, Verdict, compare, reproduced_submission
 from auditor.reproduce.render import markdown, to_json
-from auditor.reproduce.runner import launch_command, run_seed
-from auditor.reproduce.target import resolve
+from auditor.reproduce.runner import SeedRun, launch_command, run_seed
+from auditor.reproduce.target import Target, resolve
 
 
 def _parser(error) -> argparse.ArgumentParser:
@@ -90,7 +95,20 @@ def run_reproduce(argv: Sequence[str], error) -> int:
     command = " ".join(filter(None, [settings, "SEED=<seed>",
                                      shlex.join(launch_command("python", target.script, args.nproc, args.launcher))]))
     report = compare(target, results, command, floor=args.tol_bpb)
+    if report.verdict is not Verdict.COULD_NOT_RUN:
+        write_record(out / "record", target, report, results)
     (out / "reproduction.md").write_text(markdown(report), encoding="utf-8")
     (out / "reproduction.json").write_text(to_json(report), encoding="utf-8")
     sys.stdout.write(markdown(report) if args.format == "markdown" else to_json(report) + "\n")
     return 0 if report.verdict in (Verdict.REPRODUCED, Verdict.NO_CLAIMS) else 1
+
+
+def write_record(folder: Path, target: Target, report: Reproduction, results: list[SeedRun]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(target.script, folder / target.script.name)
+    for result in results:
+        shutil.copy(result.log, folder / result.log.name)
+    today = datetime.date.today().isoformat()
+    doc = reproduced_submission(report, results, today)
+    (folder / "submission.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    (folder / "README.md").write_text(f"# {doc['name']}\n\n{markdown(report)}", encoding="utf-8")

@@ -141,3 +141,34 @@ def compare(target: Target, results: list[SeedRun], command: str, floor: float =
     size_problem = any("bytes" in r for r in reasons)
     verdict = Verdict.REPRODUCED if within and not size_problem else Verdict.NOT_REPRODUCED
     return Reproduction(**base, tolerance=tol, verdict=verdict, reasons=(summary, *reasons))
+
+
+def reproduced_submission(rep: Reproduction, results: list[SeedRun], date: str) -> dict:
+    """A submission.json for the rerun (so `pgolf-audit` can review the reproduction as a record folder)."""
+    by_seed = {r.seed: r for r in results}
+    seed_results = {}
+    for row in rep.rows:
+        run = by_seed[row.seed].run
+        final = run.final if run else None
+        seed_results[row.seed] = {
+            "val_bpb": row.val_bpb, "val_loss": final.val_loss if final else None, "bytes_total": row.bytes_total,
+            "steps": row.steps, "step_avg_ms": row.step_avg_ms, "train_time_s": row.train_s, "eval_time_s": row.eval_s,
+        }
+    losses = [v["val_loss"] for v in seed_results.values() if v["val_loss"] is not None]
+    totals = [r.bytes_total for r in rep.rows if r.bytes_total is not None]
+    code = [r.run.code_bytes for r in results if r.run and r.run.code_bytes is not None]
+    return {
+        "name": f"Reproduction of {rep.target}",
+        "author": "pgolf-audit reproduce",
+        "github_id": "pgolf-audit",
+        "date": date,
+        "blurb": f"Rerun of {rep.target}: {rep.command}. Verdict: {rep.verdict.value}.",
+        "val_bpb": rep.mean_bpb,
+        "val_bpb_std": rep.std_bpb,
+        "val_loss": mean(losses) if losses else None,
+        "bytes_total": max(totals) if totals else None,
+        "bytes_code": max(code) if code else None,
+        "seeds": [int(s) for s in seed_results],
+        "seed_results": seed_results,
+        "hardware": ", ".join(rep.hardware) or "not logged",
+    }

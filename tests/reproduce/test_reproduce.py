@@ -55,6 +55,20 @@ def test_matching_claims_are_reproduced(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["verdict"] == "reproduced"
 
 
+def test_the_rerun_is_written_as_a_records_folder_the_review_reads(tmp_path, capsys):
+    _, rep = reproduce(record(tmp_path, CLAIMS), tmp_path / "out", "--seeds", "1,2,3")
+    folder = tmp_path / "out" / "record"
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "submission.json", "train_gpt.py",
+                                                         "train_seed1.log", "train_seed2.log", "train_seed3.log"]
+    doc = json.loads((folder / "submission.json").read_text())
+    assert doc["seeds"] == [1, 2, 3] and doc["val_bpb"] == pytest.approx(rep["mean_bpb"])
+    assert doc["bytes_total"] == 15_900_000 and doc["bytes_code"] == 50_000
+    capsys.readouterr()
+    main([str(folder), "--format", "json", "--write", f"json={tmp_path / 'review.json'}"])
+    review = json.loads((tmp_path / "review.json").read_text())["results"][0]
+    assert len(review["record"]["runs"]) == 3
+
+
 def test_a_missed_mean_is_not_reproduced(tmp_path, capsys):
     code, rep = reproduce(record(tmp_path, CLAIMS), tmp_path / "out", "--env", "BASE=1.2100", "--seeds", "1,2")
     assert code == 1 and rep["verdict"] == "not reproduced"

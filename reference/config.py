@@ -32,9 +32,10 @@ if PRESET not in PRESETS:
 PRESET_DEFAULTS = PRESETS[PRESET]
 
 
-def env_value(name: str, default: object) -> str:
-    """The env var `name`, else the preset's value, else `default` (as text; the caller casts)."""
-    return os.environ.get(name, str(PRESET_DEFAULTS.get(name, default)))
+def preset(name: str, default: object) -> str:
+    """The preset's value for the env var `name`, else `default`, as text (the env var itself wins: each field
+    reads `os.environ.get(NAME, preset(NAME, ...))` literally, so tools that look for env knobs find them)."""
+    return str(PRESET_DEFAULTS.get(name, default))
 
 
 class Hyperparameters:
@@ -47,66 +48,71 @@ class Hyperparameters:
     seed = int(os.environ.get("SEED", "1337"))
 
     # model shape
-    vocab_size = int(env_value("VOCAB_SIZE", 1024))
-    num_layers = int(env_value("NUM_LAYERS", 9))
-    model_dim = int(env_value("MODEL_DIM", 512))
-    num_heads = int(env_value("NUM_HEADS", 8))
-    num_kv_heads = int(env_value("NUM_KV_HEADS", 4))
-    mlp_mult = float(env_value("MLP_MULT", 2.0))
-    mlp_act = env_value("MLP_ACT", "relu2")
-    bigram_vocab_size = int(env_value("BIGRAM_VOCAB_SIZE", 0))
-    bigram_dim = int(env_value("BIGRAM_DIM", 128))
-    rope_base = float(env_value("ROPE_BASE", 10000.0))
-    logit_softcap = float(env_value("LOGIT_SOFTCAP", 30.0))
-    qk_gain_init = float(env_value("QK_GAIN_INIT", 1.5))
-    tied_embed_init_std = float(env_value("TIED_EMBED_INIT_STD", 0.005))
+    vocab_size = int(os.environ.get("VOCAB_SIZE", preset("VOCAB_SIZE", 1024)))
+    num_layers = int(os.environ.get("NUM_LAYERS", preset("NUM_LAYERS", 9)))
+    model_dim = int(os.environ.get("MODEL_DIM", preset("MODEL_DIM", 512)))
+    num_heads = int(os.environ.get("NUM_HEADS", preset("NUM_HEADS", 8)))
+    num_kv_heads = int(os.environ.get("NUM_KV_HEADS", preset("NUM_KV_HEADS", 4)))
+    mlp_mult = float(os.environ.get("MLP_MULT", preset("MLP_MULT", 2.0)))
+    mlp_act = os.environ.get("MLP_ACT", preset("MLP_ACT", "relu2"))
+    bigram_vocab_size = int(os.environ.get("BIGRAM_VOCAB_SIZE", preset("BIGRAM_VOCAB_SIZE", 0)))
+    bigram_dim = int(os.environ.get("BIGRAM_DIM", preset("BIGRAM_DIM", 128)))
+    rope_base = float(os.environ.get("ROPE_BASE", preset("ROPE_BASE", 10000.0)))
+    logit_softcap = float(os.environ.get("LOGIT_SOFTCAP", preset("LOGIT_SOFTCAP", 30.0)))
+    qk_gain_init = float(os.environ.get("QK_GAIN_INIT", preset("QK_GAIN_INIT", 1.5)))
+    tied_embed_init_std = float(os.environ.get("TIED_EMBED_INIT_STD", preset("TIED_EMBED_INIT_STD", 0.005)))
 
     # batch and length: the global batch is fixed; micro-batches and accumulation adapt to the world size
-    train_seq_len = int(env_value("TRAIN_SEQ_LEN", 1024))
-    train_batch_tokens = int(env_value("TRAIN_BATCH_TOKENS", 524_288))
-    micro_batch_tokens = int(env_value("MICRO_BATCH_TOKENS", 131_072))  # per rank per forward
-    iterations = int(env_value("ITERATIONS", 20000))
-    max_wallclock_seconds = float(env_value("MAX_WALLCLOCK_SECONDS", 600.0))
-    warmup_steps = int(env_value("WARMUP_STEPS", 20))  # compile priming, rolled back before the clock starts
-    lr_warmup_frac = float(env_value("LR_WARMUP_FRAC", 0.0))
-    warmdown_frac = float(env_value("WARMDOWN_FRAC", 0.087))
-    val_loss_every = int(env_value("VAL_LOSS_EVERY", 0))
-    train_log_every = int(env_value("TRAIN_LOG_EVERY", 200))
-    compile = bool(int(env_value("COMPILE", 1)))
+    train_seq_len = int(os.environ.get("TRAIN_SEQ_LEN", preset("TRAIN_SEQ_LEN", 1024)))
+    train_batch_tokens = int(os.environ.get("TRAIN_BATCH_TOKENS", preset("TRAIN_BATCH_TOKENS", 524_288)))
+    # tokens per rank per forward pass (capped at TRAIN_BATCH_TOKENS / world size)
+    micro_batch_tokens = int(os.environ.get("MICRO_BATCH_TOKENS", preset("MICRO_BATCH_TOKENS", 131_072)))
+    iterations = int(os.environ.get("ITERATIONS", preset("ITERATIONS", 20000)))
+    max_wallclock_seconds = float(os.environ.get("MAX_WALLCLOCK_SECONDS", preset("MAX_WALLCLOCK_SECONDS", 600.0)))
+    # compile priming, rolled back before the clock starts
+    warmup_steps = int(os.environ.get("WARMUP_STEPS", preset("WARMUP_STEPS", 20)))
+    lr_warmup_frac = float(os.environ.get("LR_WARMUP_FRAC", preset("LR_WARMUP_FRAC", 0.0)))
+    warmdown_frac = float(os.environ.get("WARMDOWN_FRAC", preset("WARMDOWN_FRAC", 0.087)))
+    val_loss_every = int(os.environ.get("VAL_LOSS_EVERY", preset("VAL_LOSS_EVERY", 0)))
+    train_log_every = int(os.environ.get("TRAIN_LOG_EVERY", preset("TRAIN_LOG_EVERY", 200)))
+    compile = bool(int(os.environ.get("COMPILE", preset("COMPILE", 1))))
 
     # optimizers: Muon for block matrices, Adam for embeddings and scalars
-    tied_embed_lr = float(env_value("TIED_EMBED_LR", 0.05))
-    matrix_lr = float(env_value("MATRIX_LR", 0.04))
-    scalar_lr = float(env_value("SCALAR_LR", 0.04))
-    muon_momentum = float(env_value("MUON_MOMENTUM", 0.95))
-    muon_backend_steps = int(env_value("MUON_BACKEND_STEPS", 5))
-    muon_momentum_warmup_start = float(env_value("MUON_MOMENTUM_WARMUP_START", 0.85))
-    muon_momentum_warmup_steps = int(env_value("MUON_MOMENTUM_WARMUP_STEPS", 500))
-    muon_wd = float(env_value("MUON_WD", 0.0))
-    adam_wd = float(env_value("ADAM_WD", 0.0))
-    beta1 = float(env_value("BETA1", 0.9))
-    beta2 = float(env_value("BETA2", 0.95))
-    adam_eps = float(env_value("ADAM_EPS", 1e-8))
-    grad_clip_norm = float(env_value("GRAD_CLIP_NORM", 0.0))
+    tied_embed_lr = float(os.environ.get("TIED_EMBED_LR", preset("TIED_EMBED_LR", 0.05)))
+    matrix_lr = float(os.environ.get("MATRIX_LR", preset("MATRIX_LR", 0.04)))
+    scalar_lr = float(os.environ.get("SCALAR_LR", preset("SCALAR_LR", 0.04)))
+    muon_momentum = float(os.environ.get("MUON_MOMENTUM", preset("MUON_MOMENTUM", 0.95)))
+    muon_backend_steps = int(os.environ.get("MUON_BACKEND_STEPS", preset("MUON_BACKEND_STEPS", 5)))
+    muon_momentum_warmup_start = float(os.environ.get("MUON_MOMENTUM_WARMUP_START",
+                                                      preset("MUON_MOMENTUM_WARMUP_START", 0.85)))
+    muon_momentum_warmup_steps = int(os.environ.get("MUON_MOMENTUM_WARMUP_STEPS",
+                                                    preset("MUON_MOMENTUM_WARMUP_STEPS", 500)))
+    muon_wd = float(os.environ.get("MUON_WD", preset("MUON_WD", 0.0)))
+    adam_wd = float(os.environ.get("ADAM_WD", preset("ADAM_WD", 0.0)))
+    beta1 = float(os.environ.get("BETA1", preset("BETA1", 0.9)))
+    beta2 = float(os.environ.get("BETA2", preset("BETA2", 0.95)))
+    adam_eps = float(os.environ.get("ADAM_EPS", preset("ADAM_EPS", 1e-8)))
+    grad_clip_norm = float(os.environ.get("GRAD_CLIP_NORM", preset("GRAD_CLIP_NORM", 0.0)))
 
     # weight averaging: "ema", "swa" (uniform average over the warmdown) or "none"
-    averaging = env_value("AVERAGING", "none")
-    ema_decay = float(env_value("EMA_DECAY", 0.997))
-    swa_every = int(env_value("SWA_EVERY", 50))
+    averaging = os.environ.get("AVERAGING", preset("AVERAGING", "none"))
+    ema_decay = float(os.environ.get("EMA_DECAY", preset("EMA_DECAY", 0.997)))
+    swa_every = int(os.environ.get("SWA_EVERY", preset("SWA_EVERY", 50)))
 
     # artifact: GPTQ calibration on train shards inside the wall clock (the reserve shortens the loop)
-    gptq_enabled = bool(int(env_value("GPTQ_ENABLED", 0)))
-    gptq_reserve_seconds = float(env_value("GPTQ_RESERVE_SECONDS", 0.0))
-    gptq_calib_seqs = int(env_value("GPTQ_CALIB_SEQS", 64))
-    quant_bits = int(env_value("QUANT_BITS", 6))
-    compressor = env_value("COMPRESSOR", "lzma")
+    gptq_enabled = bool(int(os.environ.get("GPTQ_ENABLED", preset("GPTQ_ENABLED", 0))))
+    gptq_reserve_seconds = float(os.environ.get("GPTQ_RESERVE_SECONDS", preset("GPTQ_RESERVE_SECONDS", 0.0)))
+    gptq_calib_seqs = int(os.environ.get("GPTQ_CALIB_SEQS", preset("GPTQ_CALIB_SEQS", 64)))
+    quant_bits = int(os.environ.get("QUANT_BITS", preset("QUANT_BITS", 6)))
+    compressor = os.environ.get("COMPRESSOR", preset("COMPRESSOR", "lzma"))
 
     # evaluation: full split, then sliding window (stride 0 = off), then score-first TTT over the same windows
-    eval_seq_len = int(env_value("EVAL_SEQ_LEN", 0))  # 0 = TRAIN_SEQ_LEN
-    eval_batch_seqs = int(env_value("EVAL_BATCH_SEQS", 32))
-    eval_stride = int(env_value("EVAL_STRIDE", 0))
-    ttt_enabled = bool(int(env_value("TTT_ENABLED", 0)))
-    ttt_epochs = int(env_value("TTT_EPOCHS", 3))
-    ttt_lr = float(env_value("TTT_LR", 0.0001))
-    ttt_chunk_tokens = int(env_value("TTT_CHUNK_TOKENS", 131_072))
-    ttt_train_blocks = int(env_value("TTT_TRAIN_BLOCKS", 2))  # the last N blocks (and every norm and scale) adapt
+    eval_seq_len = int(os.environ.get("EVAL_SEQ_LEN", preset("EVAL_SEQ_LEN", 0)))  # 0 = TRAIN_SEQ_LEN
+    eval_batch_seqs = int(os.environ.get("EVAL_BATCH_SEQS", preset("EVAL_BATCH_SEQS", 32)))
+    eval_stride = int(os.environ.get("EVAL_STRIDE", preset("EVAL_STRIDE", 0)))
+    ttt_enabled = bool(int(os.environ.get("TTT_ENABLED", preset("TTT_ENABLED", 0))))
+    ttt_epochs = int(os.environ.get("TTT_EPOCHS", preset("TTT_EPOCHS", 3)))
+    ttt_lr = float(os.environ.get("TTT_LR", preset("TTT_LR", 0.0001)))
+    ttt_chunk_tokens = int(os.environ.get("TTT_CHUNK_TOKENS", preset("TTT_CHUNK_TOKENS", 131_072)))
+    # the last N blocks (and every norm and scale) adapt
+    ttt_train_blocks = int(os.environ.get("TTT_TRAIN_BLOCKS", preset("TTT_TRAIN_BLOCKS", 2)))

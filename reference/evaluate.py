@@ -63,18 +63,42 @@ def windows(total: int, seq_len: int, stride: int) -> list[tuple[int, int, int]]
 
 
 class Totals:
-    """NLL sum (nats), scored token count and byte count; summed over ranks by `reduced`."""
+    """NLL sum (nats) and byte count on the device, scored-target count on the host; summed over ranks."""
 
     def __init__(self, device: torch.device):
-        self.t = torch.zeros(3, dtype=torch.float64, device=device)
+        self.sums = torch.zeros(2, dtype=torch.float64, device=device)  # (NLL, bytes)
+        self.count = 0
+
+    def add(self, nll: Tensor, n_bytes: Tensor) -> None:
+        self.sums += torch.stack((nll.double().sum(), n_bytes.sum()))
+        self.count += nll.numel()
+
+    def local(self) -> tuple[float, float, float]:
+        loss_sum, n_bytes = self.sums.tolist()
+        return loss_sum, float(self.count), n_bytes
 
     def reduced(self) -> tuple[float, float]:
         """(val_loss in nats per token, val_bpb) over every rank."""
-        t = self.t.clone()
+        t = torch.cat((self.sums, torch.tensor([float(self.count)], dtype=torch.float64, device=self.sums.device)))
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(t)
-        loss_sum, count, n_bytes = t.tolist()
+        loss_sum, n_bytes, count = t.tolist()
         return loss_sum / count, loss_sum / math.log(2.0) / n_bytes
+
+
+def column_runs(batch: list[tuple[int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """(first row, end row, first column, end column) of the scored targets, rows with equal columns merged.
+
+    Scores are reduced over these slices only, so a context position of a window never enters a sum (not even
+    times zero); windows after the first all score the same last `stride` columns, so a batch is one or two runs.
+    """
+    runs: list[list[int]] = []
+    for row, (ws, start, end) in enumerate(batch):
+        if runs and runs[-1][2:] == [start - ws, end - ws]:
+            runs[-1][1] = row + 1
+        else:
+            runs.append([row, row + 1, start - ws, end - ws])
+    return [(r0, r1, c0, c1) for r0, r1, c0, c1 in runs]
 
 
 def score_windows(logits_fn, val_tokens: Tensor, spans: list[tuple[int, int, int]], seq_len: int, batch_seqs: int,
@@ -85,19 +109,16 @@ def score_windows(logits_fn, val_tokens: Tensor, spans: list[tuple[int, int, int
         # padded to a fixed (batch_seqs, seq_len) shape so a compiled model sees one shape
         x = torch.zeros(batch_seqs, seq_len, dtype=torch.int64)  # (B, T)
         y = torch.zeros(batch_seqs, seq_len, dtype=torch.int64)  # (B, T)
-        scored = torch.zeros(batch_seqs, seq_len, dtype=torch.bool)  # (B, T)
-        for row, (ws, start, end) in enumerate(batch):
+        for row, (ws, _, _) in enumerate(batch):
             n = min(seq_len, val_tokens.numel() - 1 - ws)
             x[row, :n] = val_tokens[ws : ws + n]
             y[row, :n] = val_tokens[ws + 1 : ws + n + 1]
-            scored[row, start - ws : end - ws] = True
-        x, y, scored = x.to(device), y.to(device), scored.to(device)
+        x, y = x.to(device), y.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             logits = logits_fn(x)
         nll = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="none").view(y.shape)
-        weight = scored.double()
-        totals.t += torch.stack(((nll.double() * weight).sum(), weight.sum(),
-                                 (token_bytes(luts, x, y) * weight).sum()))
+        for r0, r1, c0, c1 in column_runs(batch):
+            totals.add(nll[r0:r1, c0:c1], token_bytes(luts, x[r0:r1, c0:c1], y[r0:r1, c0:c1]))
 
 
 def rank_share(items: list, rank: int, world_size: int) -> list:
@@ -152,7 +173,7 @@ def evaluate_ttt(model: nn.Module, logits_fn, val_tokens: Tensor, seq_len: int, 
                             min((ci + 1) * chunk_tokens, total), seq_len, batch_seqs, epochs, rank, world_size,
                             device, autocast)
         if ci % 100 == 0 or ci == num_chunks - 1:
-            loss_sum, count, n_bytes = totals.t.tolist()
+            loss_sum, _, n_bytes = totals.local()
             bpb = loss_sum / math.log(2.0) / max(n_bytes, 1.0)
             log(f"  ttt_chunk [{ci + 1}/{num_chunks}] bpb={bpb:.6f} time={time.perf_counter() - t0:.1f}s")
     for p in model.parameters():

@@ -158,8 +158,8 @@ def log_environment(run: Session, code: str) -> None:
         run.log(subprocess.run(["nvidia-smi"], capture_output=True, text=True, check=False).stdout, console=False)
 
 
-def train(run: Session, base_model: GPT, val_tokens: torch.Tensor, luts) -> float:
-    """Warm up, train under the wall clock, apply the weight average; the training time in ms."""
+def train(run: Session, base_model: GPT, val_tokens: torch.Tensor, luts) -> tuple[nn.Module, float, int]:
+    """Warm up, train under the wall clock, apply the weight average: (compiled model, train time in ms, steps)."""
     args, device = run.args, run.device
     compiled = torch.compile(base_model, dynamic=False) if run.cuda and args.compile else base_model
     model = (DDP(compiled, device_ids=[run.local_rank] if run.cuda else None, broadcast_buffers=False)
@@ -220,20 +220,19 @@ def train(run: Session, base_model: GPT, val_tokens: torch.Tensor, luts) -> floa
     run.sync()
     t0 = time.perf_counter()
     while True:
-        last = step == args.iterations or (stop_after is not None and step >= stop_after)
-        if last or (args.val_loss_every > 0 and step % args.val_loss_every == 0):  # the clock pauses
+        if step == args.iterations or (stop_after is not None and step >= stop_after):
             run.sync()
             train_ms += 1000.0 * (time.perf_counter() - t0)
-            val_loss, val_bpb = run.evaluate(compiled, val_tokens, args.train_seq_len, 0, luts)
-            run.log(f"step:{step}/{args.iterations} val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} "
-                    f"train_time:{train_ms:.0f}ms step_avg:{train_ms / max(step, 1):.2f}ms")
-            base_model.train()
-            run.sync()
-            t0 = time.perf_counter()
-        if last:
             if stop_after is not None and step < args.iterations:
                 run.log(f"stopping_early: wallclock_cap train_time:{train_ms:.0f}ms step:{step}/{args.iterations}")
             break
+        if args.val_loss_every > 0 and step % args.val_loss_every == 0:  # the clock pauses
+            run.sync()
+            train_ms += 1000.0 * (time.perf_counter() - t0)
+            validate(run, compiled, val_tokens, luts, step, train_ms)
+            base_model.train()
+            run.sync()
+            t0 = time.perf_counter()
         elapsed_ms = train_ms + 1000.0 * (time.perf_counter() - t0)
         progress = max(step / args.iterations, elapsed_ms / budget_ms if budget_ms else 0.0)
         scale = lr_scale(progress, args.lr_warmup_frac, args.warmdown_frac)
@@ -269,14 +268,21 @@ def train(run: Session, base_model: GPT, val_tokens: torch.Tensor, luts) -> floa
                 f"reserved: {torch.cuda.max_memory_reserved() // 2**20} MiB")
     if averager.apply():
         run.log(f"averaging:applied {args.averaging} weights")
-    return train_ms
+    return compiled, train_ms, step
 
 
-def calibrate(run: Session, base_model: GPT, train_ms: float) -> dict[str, torch.Tensor] | None:
-    """GPTQ Hessians from train shards (never val), inside the reserved seconds; None without GPTQ."""
+def validate(run: Session, model, val_tokens: torch.Tensor, luts, step: int, train_ms: float) -> None:
+    """The full val split, logged in the baseline's periodic format (pre-quantization)."""
+    val_loss, val_bpb = run.evaluate(model, val_tokens, run.args.train_seq_len, 0, luts)
+    run.log(f"step:{step}/{run.args.iterations} val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} "
+            f"train_time:{train_ms:.0f}ms step_avg:{train_ms / max(step, 1):.2f}ms")
+
+
+def calibrate(run: Session, base_model: GPT) -> tuple[dict[str, torch.Tensor] | None, float]:
+    """GPTQ Hessians from train shards (never val), inside the reserved seconds: (Hessians or None, seconds)."""
     args = run.args
     if not args.gptq_enabled:
-        return None
+        return None, 0.0
     run.sync()
     t_cal = time.perf_counter()
     calib = DistributedTokenLoader(args.train_files, run.rank, run.world_size, run.device)
@@ -289,9 +295,7 @@ def calibrate(run: Session, base_model: GPT, train_ms: float) -> dict[str, torch
     run.sync()
     cal_s = time.perf_counter() - t_cal
     run.log(f"gptq:collected {len(hessians)} Hessians in {cal_s:.1f}s")
-    if args.max_wallclock_seconds > 0:
-        run.log(f"gptq:train+calibration {train_ms / 1000.0 + cal_s:.1f}s of {args.max_wallclock_seconds:.0f}s")
-    return hessians
+    return hessians, cal_s
 
 
 def write_artifact(run: Session, base_model: GPT, hessians: dict[str, torch.Tensor] | None, code: str) -> str:
@@ -374,10 +378,13 @@ def main() -> None:
     run.log(f"val_loader:shards pattern={args.val_files} tokens:{val_tokens.numel() - 1}")
 
     base_model = build_model(args, run.device)
-    train_ms = train(run, base_model, val_tokens, luts)
+    compiled, train_ms, steps = train(run, base_model, val_tokens, luts)
     base_model.eval()
-    hessians = calibrate(run, base_model, train_ms)
+    hessians, cal_s = calibrate(run, base_model)  # train data, before any post-training val read
+    if hessians is not None and args.max_wallclock_seconds > 0:
+        run.log(f"gptq:train+calibration {train_ms / 1000.0 + cal_s:.1f}s of {args.max_wallclock_seconds:.0f}s")
     path = write_artifact(run, base_model, hessians, code)
+    validate(run, compiled, val_tokens, luts, steps, train_ms)  # the in-memory model, for the quantization gap
     evaluate_artifact(run, path, val_tokens, luts)
     if run.distributed:
         dist.destroy_process_group()

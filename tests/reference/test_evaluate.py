@@ -111,3 +111,9 @@ def test_ttt_without_epochs_is_the_sliding_score(setup):
     ttt = ev.evaluate_ttt(model, model, val, 128, 64, 8, luts, 0, 1, CPU, False, chunk_tokens=2048, epochs=0,
                           lr=1e-3, train_blocks=1, log=lambda _: None)
     assert ttt == pytest.approx(sliding, rel=1e-12)
+
+
+def test_scored_columns_are_sliced_in_runs_of_equal_columns():
+    spans = ev.windows(320, 128, 64)  # (0, 0, 128), (0, 128, 192), (64, 192, 256), (128, 256, 320)
+    assert ev.column_runs(spans) == [(0, 1, 0, 128), (1, 4, 64, 128)]
+    assert ev.column_runs(ev.windows(300, 128, 0)) == [(0, 2, 0, 128), (2, 3, 84, 128)]

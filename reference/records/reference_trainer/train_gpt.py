@@ -71,9 +71,10 @@ if PRESET not in PRESETS:
 PRESET_DEFAULTS = PRESETS[PRESET]
 
 
-def env_value(name: str, default: object) -> str:
-    """The env var `name`, else the preset's value, else `default` (as text; the caller casts)."""
-    return os.environ.get(name, str(PRESET_DEFAULTS.get(name, default)))
+def preset(name: str, default: object) -> str:
+    """The preset's value for the env var `name`, else `default`, as text (the env var itself wins: each field
+    reads `os.environ.get(NAME, preset(NAME, ...))` literally, so tools that look for env knobs find them)."""
+    return str(PRESET_DEFAULTS.get(name, default))
 
 
 class Hyperparameters:
@@ -86,69 +87,74 @@ class Hyperparameters:
     seed = int(os.environ.get("SEED", "1337"))
 
     # model shape
-    vocab_size = int(env_value("VOCAB_SIZE", 1024))
-    num_layers = int(env_value("NUM_LAYERS", 9))
-    model_dim = int(env_value("MODEL_DIM", 512))
-    num_heads = int(env_value("NUM_HEADS", 8))
-    num_kv_heads = int(env_value("NUM_KV_HEADS", 4))
-    mlp_mult = float(env_value("MLP_MULT", 2.0))
-    mlp_act = env_value("MLP_ACT", "relu2")
-    bigram_vocab_size = int(env_value("BIGRAM_VOCAB_SIZE", 0))
-    bigram_dim = int(env_value("BIGRAM_DIM", 128))
-    rope_base = float(env_value("ROPE_BASE", 10000.0))
-    logit_softcap = float(env_value("LOGIT_SOFTCAP", 30.0))
-    qk_gain_init = float(env_value("QK_GAIN_INIT", 1.5))
-    tied_embed_init_std = float(env_value("TIED_EMBED_INIT_STD", 0.005))
+    vocab_size = int(os.environ.get("VOCAB_SIZE", preset("VOCAB_SIZE", 1024)))
+    num_layers = int(os.environ.get("NUM_LAYERS", preset("NUM_LAYERS", 9)))
+    model_dim = int(os.environ.get("MODEL_DIM", preset("MODEL_DIM", 512)))
+    num_heads = int(os.environ.get("NUM_HEADS", preset("NUM_HEADS", 8)))
+    num_kv_heads = int(os.environ.get("NUM_KV_HEADS", preset("NUM_KV_HEADS", 4)))
+    mlp_mult = float(os.environ.get("MLP_MULT", preset("MLP_MULT", 2.0)))
+    mlp_act = os.environ.get("MLP_ACT", preset("MLP_ACT", "relu2"))
+    bigram_vocab_size = int(os.environ.get("BIGRAM_VOCAB_SIZE", preset("BIGRAM_VOCAB_SIZE", 0)))
+    bigram_dim = int(os.environ.get("BIGRAM_DIM", preset("BIGRAM_DIM", 128)))
+    rope_base = float(os.environ.get("ROPE_BASE", preset("ROPE_BASE", 10000.0)))
+    logit_softcap = float(os.environ.get("LOGIT_SOFTCAP", preset("LOGIT_SOFTCAP", 30.0)))
+    qk_gain_init = float(os.environ.get("QK_GAIN_INIT", preset("QK_GAIN_INIT", 1.5)))
+    tied_embed_init_std = float(os.environ.get("TIED_EMBED_INIT_STD", preset("TIED_EMBED_INIT_STD", 0.005)))
 
     # batch and length: the global batch is fixed; micro-batches and accumulation adapt to the world size
-    train_seq_len = int(env_value("TRAIN_SEQ_LEN", 1024))
-    train_batch_tokens = int(env_value("TRAIN_BATCH_TOKENS", 524_288))
-    micro_batch_tokens = int(env_value("MICRO_BATCH_TOKENS", 131_072))  # per rank per forward
-    iterations = int(env_value("ITERATIONS", 20000))
-    max_wallclock_seconds = float(env_value("MAX_WALLCLOCK_SECONDS", 600.0))
-    warmup_steps = int(env_value("WARMUP_STEPS", 20))  # compile priming, rolled back before the clock starts
-    lr_warmup_frac = float(env_value("LR_WARMUP_FRAC", 0.0))
-    warmdown_frac = float(env_value("WARMDOWN_FRAC", 0.087))
-    val_loss_every = int(env_value("VAL_LOSS_EVERY", 0))
-    train_log_every = int(env_value("TRAIN_LOG_EVERY", 200))
-    compile = bool(int(env_value("COMPILE", 1)))
+    train_seq_len = int(os.environ.get("TRAIN_SEQ_LEN", preset("TRAIN_SEQ_LEN", 1024)))
+    train_batch_tokens = int(os.environ.get("TRAIN_BATCH_TOKENS", preset("TRAIN_BATCH_TOKENS", 524_288)))
+    # tokens per rank per forward pass (capped at TRAIN_BATCH_TOKENS / world size)
+    micro_batch_tokens = int(os.environ.get("MICRO_BATCH_TOKENS", preset("MICRO_BATCH_TOKENS", 131_072)))
+    iterations = int(os.environ.get("ITERATIONS", preset("ITERATIONS", 20000)))
+    max_wallclock_seconds = float(os.environ.get("MAX_WALLCLOCK_SECONDS", preset("MAX_WALLCLOCK_SECONDS", 600.0)))
+    # compile priming, rolled back before the clock starts
+    warmup_steps = int(os.environ.get("WARMUP_STEPS", preset("WARMUP_STEPS", 20)))
+    lr_warmup_frac = float(os.environ.get("LR_WARMUP_FRAC", preset("LR_WARMUP_FRAC", 0.0)))
+    warmdown_frac = float(os.environ.get("WARMDOWN_FRAC", preset("WARMDOWN_FRAC", 0.087)))
+    val_loss_every = int(os.environ.get("VAL_LOSS_EVERY", preset("VAL_LOSS_EVERY", 0)))
+    train_log_every = int(os.environ.get("TRAIN_LOG_EVERY", preset("TRAIN_LOG_EVERY", 200)))
+    compile = bool(int(os.environ.get("COMPILE", preset("COMPILE", 1))))
 
     # optimizers: Muon for block matrices, Adam for embeddings and scalars
-    tied_embed_lr = float(env_value("TIED_EMBED_LR", 0.05))
-    matrix_lr = float(env_value("MATRIX_LR", 0.04))
-    scalar_lr = float(env_value("SCALAR_LR", 0.04))
-    muon_momentum = float(env_value("MUON_MOMENTUM", 0.95))
-    muon_backend_steps = int(env_value("MUON_BACKEND_STEPS", 5))
-    muon_momentum_warmup_start = float(env_value("MUON_MOMENTUM_WARMUP_START", 0.85))
-    muon_momentum_warmup_steps = int(env_value("MUON_MOMENTUM_WARMUP_STEPS", 500))
-    muon_wd = float(env_value("MUON_WD", 0.0))
-    adam_wd = float(env_value("ADAM_WD", 0.0))
-    beta1 = float(env_value("BETA1", 0.9))
-    beta2 = float(env_value("BETA2", 0.95))
-    adam_eps = float(env_value("ADAM_EPS", 1e-8))
-    grad_clip_norm = float(env_value("GRAD_CLIP_NORM", 0.0))
+    tied_embed_lr = float(os.environ.get("TIED_EMBED_LR", preset("TIED_EMBED_LR", 0.05)))
+    matrix_lr = float(os.environ.get("MATRIX_LR", preset("MATRIX_LR", 0.04)))
+    scalar_lr = float(os.environ.get("SCALAR_LR", preset("SCALAR_LR", 0.04)))
+    muon_momentum = float(os.environ.get("MUON_MOMENTUM", preset("MUON_MOMENTUM", 0.95)))
+    muon_backend_steps = int(os.environ.get("MUON_BACKEND_STEPS", preset("MUON_BACKEND_STEPS", 5)))
+    muon_momentum_warmup_start = float(os.environ.get("MUON_MOMENTUM_WARMUP_START",
+                                                      preset("MUON_MOMENTUM_WARMUP_START", 0.85)))
+    muon_momentum_warmup_steps = int(os.environ.get("MUON_MOMENTUM_WARMUP_STEPS",
+                                                    preset("MUON_MOMENTUM_WARMUP_STEPS", 500)))
+    muon_wd = float(os.environ.get("MUON_WD", preset("MUON_WD", 0.0)))
+    adam_wd = float(os.environ.get("ADAM_WD", preset("ADAM_WD", 0.0)))
+    beta1 = float(os.environ.get("BETA1", preset("BETA1", 0.9)))
+    beta2 = float(os.environ.get("BETA2", preset("BETA2", 0.95)))
+    adam_eps = float(os.environ.get("ADAM_EPS", preset("ADAM_EPS", 1e-8)))
+    grad_clip_norm = float(os.environ.get("GRAD_CLIP_NORM", preset("GRAD_CLIP_NORM", 0.0)))
 
     # weight averaging: "ema", "swa" (uniform average over the warmdown) or "none"
-    averaging = env_value("AVERAGING", "none")
-    ema_decay = float(env_value("EMA_DECAY", 0.997))
-    swa_every = int(env_value("SWA_EVERY", 50))
+    averaging = os.environ.get("AVERAGING", preset("AVERAGING", "none"))
+    ema_decay = float(os.environ.get("EMA_DECAY", preset("EMA_DECAY", 0.997)))
+    swa_every = int(os.environ.get("SWA_EVERY", preset("SWA_EVERY", 50)))
 
     # artifact: GPTQ calibration on train shards inside the wall clock (the reserve shortens the loop)
-    gptq_enabled = bool(int(env_value("GPTQ_ENABLED", 0)))
-    gptq_reserve_seconds = float(env_value("GPTQ_RESERVE_SECONDS", 0.0))
-    gptq_calib_seqs = int(env_value("GPTQ_CALIB_SEQS", 64))
-    quant_bits = int(env_value("QUANT_BITS", 6))
-    compressor = env_value("COMPRESSOR", "lzma")
+    gptq_enabled = bool(int(os.environ.get("GPTQ_ENABLED", preset("GPTQ_ENABLED", 0))))
+    gptq_reserve_seconds = float(os.environ.get("GPTQ_RESERVE_SECONDS", preset("GPTQ_RESERVE_SECONDS", 0.0)))
+    gptq_calib_seqs = int(os.environ.get("GPTQ_CALIB_SEQS", preset("GPTQ_CALIB_SEQS", 64)))
+    quant_bits = int(os.environ.get("QUANT_BITS", preset("QUANT_BITS", 6)))
+    compressor = os.environ.get("COMPRESSOR", preset("COMPRESSOR", "lzma"))
 
     # evaluation: full split, then sliding window (stride 0 = off), then score-first TTT over the same windows
-    eval_seq_len = int(env_value("EVAL_SEQ_LEN", 0))  # 0 = TRAIN_SEQ_LEN
-    eval_batch_seqs = int(env_value("EVAL_BATCH_SEQS", 32))
-    eval_stride = int(env_value("EVAL_STRIDE", 0))
-    ttt_enabled = bool(int(env_value("TTT_ENABLED", 0)))
-    ttt_epochs = int(env_value("TTT_EPOCHS", 3))
-    ttt_lr = float(env_value("TTT_LR", 0.0001))
-    ttt_chunk_tokens = int(env_value("TTT_CHUNK_TOKENS", 131_072))
-    ttt_train_blocks = int(env_value("TTT_TRAIN_BLOCKS", 2))  # the last N blocks (and every norm and scale) adapt
+    eval_seq_len = int(os.environ.get("EVAL_SEQ_LEN", preset("EVAL_SEQ_LEN", 0)))  # 0 = TRAIN_SEQ_LEN
+    eval_batch_seqs = int(os.environ.get("EVAL_BATCH_SEQS", preset("EVAL_BATCH_SEQS", 32)))
+    eval_stride = int(os.environ.get("EVAL_STRIDE", preset("EVAL_STRIDE", 0)))
+    ttt_enabled = bool(int(os.environ.get("TTT_ENABLED", preset("TTT_ENABLED", 0))))
+    ttt_epochs = int(os.environ.get("TTT_EPOCHS", preset("TTT_EPOCHS", 3)))
+    ttt_lr = float(os.environ.get("TTT_LR", preset("TTT_LR", 0.0001)))
+    ttt_chunk_tokens = int(os.environ.get("TTT_CHUNK_TOKENS", preset("TTT_CHUNK_TOKENS", 131_072)))
+    # the last N blocks (and every norm and scale) adapt
+    ttt_train_blocks = int(os.environ.get("TTT_TRAIN_BLOCKS", preset("TTT_TRAIN_BLOCKS", 2)))
 
 
 # ======================================================================================================================
@@ -802,18 +808,42 @@ def windows(total: int, seq_len: int, stride: int) -> list[tuple[int, int, int]]
 
 
 class Totals:
-    """NLL sum (nats), scored token count and byte count; summed over ranks by `reduced`."""
+    """NLL sum (nats) and byte count on the device, scored-target count on the host; summed over ranks."""
 
     def __init__(self, device: torch.device):
-        self.t = torch.zeros(3, dtype=torch.float64, device=device)
+        self.sums = torch.zeros(2, dtype=torch.float64, device=device)  # (NLL, bytes)
+        self.count = 0
+
+    def add(self, nll: Tensor, n_bytes: Tensor) -> None:
+        self.sums += torch.stack((nll.double().sum(), n_bytes.sum()))
+        self.count += nll.numel()
+
+    def local(self) -> tuple[float, float, float]:
+        loss_sum, n_bytes = self.sums.tolist()
+        return loss_sum, float(self.count), n_bytes
 
     def reduced(self) -> tuple[float, float]:
         """(val_loss in nats per token, val_bpb) over every rank."""
-        t = self.t.clone()
+        t = torch.cat((self.sums, torch.tensor([float(self.count)], dtype=torch.float64, device=self.sums.device)))
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(t)
-        loss_sum, count, n_bytes = t.tolist()
+        loss_sum, n_bytes, count = t.tolist()
         return loss_sum / count, loss_sum / math.log(2.0) / n_bytes
+
+
+def column_runs(batch: list[tuple[int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """(first row, end row, first column, end column) of the scored targets, rows with equal columns merged.
+
+    Scores are reduced over these slices only, so a context position of a window never enters a sum (not even
+    times zero); windows after the first all score the same last `stride` columns, so a batch is one or two runs.
+    """
+    runs: list[list[int]] = []
+    for row, (ws, start, end) in enumerate(batch):
+        if runs and runs[-1][2:] == [start - ws, end - ws]:
+            runs[-1][1] = row + 1
+        else:
+            runs.append([row, row + 1, start - ws, end - ws])
+    return [(r0, r1, c0, c1) for r0, r1, c0, c1 in runs]
 
 
 def score_windows(logits_fn, val_tokens: Tensor, spans: list[tuple[int, int, int]], seq_len: int, batch_seqs: int,
@@ -824,19 +854,16 @@ def score_windows(logits_fn, val_tokens: Tensor, spans: list[tuple[int, int, int
         # padded to a fixed (batch_seqs, seq_len) shape so a compiled model sees one shape
         x = torch.zeros(batch_seqs, seq_len, dtype=torch.int64)  # (B, T)
         y = torch.zeros(batch_seqs, seq_len, dtype=torch.int64)  # (B, T)
-        scored = torch.zeros(batch_seqs, seq_len, dtype=torch.bool)  # (B, T)
-        for row, (ws, start, end) in enumerate(batch):
+        for row, (ws, _, _) in enumerate(batch):
             n = min(seq_len, val_tokens.numel() - 1 - ws)
             x[row, :n] = val_tokens[ws : ws + n]
             y[row, :n] = val_tokens[ws + 1 : ws + n + 1]
-            scored[row, start - ws : end - ws] = True
-        x, y, scored = x.to(device), y.to(device), scored.to(device)
+        x, y = x.to(device), y.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             logits = logits_fn(x)
         nll = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="none").view(y.shape)
-        weight = scored.double()
-        totals.t += torch.stack(((nll.double() * weight).sum(), weight.sum(),
-                                 (token_bytes(luts, x, y) * weight).sum()))
+        for r0, r1, c0, c1 in column_runs(batch):
+            totals.add(nll[r0:r1, c0:c1], token_bytes(luts, x[r0:r1, c0:c1], y[r0:r1, c0:c1]))
 
 
 def rank_share(items: list, rank: int, world_size: int) -> list:
@@ -891,7 +918,7 @@ def evaluate_ttt(model: nn.Module, logits_fn, val_tokens: Tensor, seq_len: int, 
                             min((ci + 1) * chunk_tokens, total), seq_len, batch_seqs, epochs, rank, world_size,
                             device, autocast)
         if ci % 100 == 0 or ci == num_chunks - 1:
-            loss_sum, count, n_bytes = totals.t.tolist()
+            loss_sum, _, n_bytes = totals.local()
             bpb = loss_sum / math.log(2.0) / max(n_bytes, 1.0)
             log(f"  ttt_chunk [{ci + 1}/{num_chunks}] bpb={bpb:.6f} time={time.perf_counter() - t0:.1f}s")
     for p in model.parameters():
@@ -1429,8 +1456,8 @@ def log_environment(run: Session, code: str) -> None:
         run.log(subprocess.run(["nvidia-smi"], capture_output=True, text=True, check=False).stdout, console=False)
 
 
-def train(run: Session, base_model: GPT, val_tokens: torch.Tensor, luts) -> float:
-    """Warm up, train under the wall clock, apply the weight average; the training time in ms."""
+def train(run: Session, base_model: GPT, val_tokens: torch.Tensor, luts) -> tuple[nn.Module, float, int]:
+    """Warm up, train under the wall clock, apply the weight average: (compiled model, train time in ms, steps)."""
     args, device = run.args, run.device
     compiled = torch.compile(base_model, dynamic=False) if run.cuda and args.compile else base_model
     model = (DDP(compiled, device_ids=[run.local_rank] if run.cuda else None, broadcast_buffers=False)
@@ -1491,20 +1518,19 @@ def train(run: Session, base_model: GPT, val_tokens: torch.Tensor, luts) -> floa
     run.sync()
     t0 = time.perf_counter()
     while True:
-        last = step == args.iterations or (stop_after is not None and step >= stop_after)
-        if last or (args.val_loss_every > 0 and step % args.val_loss_every == 0):  # the clock pauses
+        if step == args.iterations or (stop_after is not None and step >= stop_after):
             run.sync()
             train_ms += 1000.0 * (time.perf_counter() - t0)
-            val_loss, val_bpb = run.evaluate(compiled, val_tokens, args.train_seq_len, 0, luts)
-            run.log(f"step:{step}/{args.iterations} val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} "
-                    f"train_time:{train_ms:.0f}ms step_avg:{train_ms / max(step, 1):.2f}ms")
-            base_model.train()
-            run.sync()
-            t0 = time.perf_counter()
-        if last:
             if stop_after is not None and step < args.iterations:
                 run.log(f"stopping_early: wallclock_cap train_time:{train_ms:.0f}ms step:{step}/{args.iterations}")
             break
+        if args.val_loss_every > 0 and step % args.val_loss_every == 0:  # the clock pauses
+            run.sync()
+            train_ms += 1000.0 * (time.perf_counter() - t0)
+            validate(run, compiled, val_tokens, luts, step, train_ms)
+            base_model.train()
+            run.sync()
+            t0 = time.perf_counter()
         elapsed_ms = train_ms + 1000.0 * (time.perf_counter() - t0)
         progress = max(step / args.iterations, elapsed_ms / budget_ms if budget_ms else 0.0)
         scale = lr_scale(progress, args.lr_warmup_frac, args.warmdown_frac)
@@ -1540,14 +1566,21 @@ def train(run: Session, base_model: GPT, val_tokens: torch.Tensor, luts) -> floa
                 f"reserved: {torch.cuda.max_memory_reserved() // 2**20} MiB")
     if averager.apply():
         run.log(f"averaging:applied {args.averaging} weights")
-    return train_ms
+    return compiled, train_ms, step
 
 
-def calibrate(run: Session, base_model: GPT, train_ms: float) -> dict[str, torch.Tensor] | None:
-    """GPTQ Hessians from train shards (never val), inside the reserved seconds; None without GPTQ."""
+def validate(run: Session, model, val_tokens: torch.Tensor, luts, step: int, train_ms: float) -> None:
+    """The full val split, logged in the baseline's periodic format (pre-quantization)."""
+    val_loss, val_bpb = run.evaluate(model, val_tokens, run.args.train_seq_len, 0, luts)
+    run.log(f"step:{step}/{run.args.iterations} val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} "
+            f"train_time:{train_ms:.0f}ms step_avg:{train_ms / max(step, 1):.2f}ms")
+
+
+def calibrate(run: Session, base_model: GPT) -> tuple[dict[str, torch.Tensor] | None, float]:
+    """GPTQ Hessians from train shards (never val), inside the reserved seconds: (Hessians or None, seconds)."""
     args = run.args
     if not args.gptq_enabled:
-        return None
+        return None, 0.0
     run.sync()
     t_cal = time.perf_counter()
     calib = DistributedTokenLoader(args.train_files, run.rank, run.world_size, run.device)
@@ -1560,9 +1593,7 @@ def calibrate(run: Session, base_model: GPT, train_ms: float) -> dict[str, torch
     run.sync()
     cal_s = time.perf_counter() - t_cal
     run.log(f"gptq:collected {len(hessians)} Hessians in {cal_s:.1f}s")
-    if args.max_wallclock_seconds > 0:
-        run.log(f"gptq:train+calibration {train_ms / 1000.0 + cal_s:.1f}s of {args.max_wallclock_seconds:.0f}s")
-    return hessians
+    return hessians, cal_s
 
 
 def write_artifact(run: Session, base_model: GPT, hessians: dict[str, torch.Tensor] | None, code: str) -> str:
@@ -1645,10 +1676,13 @@ def main() -> None:
     run.log(f"val_loader:shards pattern={args.val_files} tokens:{val_tokens.numel() - 1}")
 
     base_model = build_model(args, run.device)
-    train_ms = train(run, base_model, val_tokens, luts)
+    compiled, train_ms, steps = train(run, base_model, val_tokens, luts)
     base_model.eval()
-    hessians = calibrate(run, base_model, train_ms)
+    hessians, cal_s = calibrate(run, base_model)  # train data, before any post-training val read
+    if hessians is not None and args.max_wallclock_seconds > 0:
+        run.log(f"gptq:train+calibration {train_ms / 1000.0 + cal_s:.1f}s of {args.max_wallclock_seconds:.0f}s")
     path = write_artifact(run, base_model, hessians, code)
+    validate(run, compiled, val_tokens, luts, steps, train_ms)  # the in-memory model, for the quantization gap
     evaluate_artifact(run, path, val_tokens, luts)
     if run.distributed:
         dist.destroy_process_group()

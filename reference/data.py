@@ -19,7 +19,7 @@ def load_data_shard(file: Path) -> Tensor:
     if file.stat().st_size != offset + 2 * num_tokens:
         raise ValueError(f"shard size mismatch for {file}: header says {num_tokens} tokens")
     tokens = np.fromfile(file, dtype="<u2", count=num_tokens, offset=offset)
-    return torch.from_numpy(tokens.astype(np.int32))
+    return torch.from_numpy(tokens).to(torch.int32)  # widened by torch: no numpy copy of the file's array
 
 
 def shard_files(pattern: str) -> list[Path]:

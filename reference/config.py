@@ -103,6 +103,11 @@ class Hyperparameters:
     gptq_enabled = bool(int(os.environ.get("GPTQ_ENABLED", preset("GPTQ_ENABLED", 0))))
     gptq_reserve_seconds = float(os.environ.get("GPTQ_RESERVE_SECONDS", preset("GPTQ_RESERVE_SECONDS", 0.0)))
     gptq_calib_seqs = int(os.environ.get("GPTQ_CALIB_SEQS", preset("GPTQ_CALIB_SEQS", 64)))
+    # "train": sequences of the train shards (inside the reserve); "self": sequences the trained model samples from
+    # BOS at GPTQ_CALIB_TEMPERATURE (data-free, as PR #1019), GPTQ_CALIB_SEQ_LEN tokens long
+    gptq_calibration = os.environ.get("GPTQ_CALIBRATION", preset("GPTQ_CALIBRATION", "train"))
+    gptq_calib_seq_len = int(os.environ.get("GPTQ_CALIB_SEQ_LEN", preset("GPTQ_CALIB_SEQ_LEN", 512)))
+    gptq_calib_temperature = float(os.environ.get("GPTQ_CALIB_TEMPERATURE", preset("GPTQ_CALIB_TEMPERATURE", 0.8)))
     quant_bits = int(os.environ.get("QUANT_BITS", preset("QUANT_BITS", 6)))
     compressor = os.environ.get("COMPRESSOR", preset("COMPRESSOR", "lzma"))
 

@@ -152,3 +152,14 @@ def test_one_env_var_selects_a_preset(preset, expected):
     assert override.split()[3] == "2"
     bad = subprocess.run([sys.executable, "-c", code], env={"PRESET": "gpt5"}, capture_output=True, text=True)
     assert bad.returncode != 0 and "PRESET='gpt5'" in bad.stderr
+
+
+def test_self_generated_calibration_reads_no_data():
+    from reference.train import sample_sequences
+
+    torch.manual_seed(0)
+    model = GPT(64, 1, 32, 4, 2, 2.0).eval()
+    a = sample_sequences(model, 3, 20, 1, 0.8, seed=5, device=torch.device("cpu"))
+    b = sample_sequences(model, 3, 20, 1, 0.8, seed=5, device=torch.device("cpu"))
+    assert a.shape == (3, 20) and torch.equal(a, b) and (a[:, 0] == 1).all()
+    assert 0 <= int(a.min()) and int(a.max()) < 64 and len(set(a[:, 1:].flatten().tolist())) > 5

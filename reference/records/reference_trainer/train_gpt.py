@@ -142,6 +142,11 @@ class Hyperparameters:
     gptq_enabled = bool(int(os.environ.get("GPTQ_ENABLED", preset("GPTQ_ENABLED", 0))))
     gptq_reserve_seconds = float(os.environ.get("GPTQ_RESERVE_SECONDS", preset("GPTQ_RESERVE_SECONDS", 0.0)))
     gptq_calib_seqs = int(os.environ.get("GPTQ_CALIB_SEQS", preset("GPTQ_CALIB_SEQS", 64)))
+    # "train": sequences of the train shards (inside the reserve); "self": sequences the trained model samples from
+    # BOS at GPTQ_CALIB_TEMPERATURE (data-free, as PR #1019), GPTQ_CALIB_SEQ_LEN tokens long
+    gptq_calibration = os.environ.get("GPTQ_CALIBRATION", preset("GPTQ_CALIBRATION", "train"))
+    gptq_calib_seq_len = int(os.environ.get("GPTQ_CALIB_SEQ_LEN", preset("GPTQ_CALIB_SEQ_LEN", 512)))
+    gptq_calib_temperature = float(os.environ.get("GPTQ_CALIB_TEMPERATURE", preset("GPTQ_CALIB_TEMPERATURE", 0.8)))
     quant_bits = int(os.environ.get("QUANT_BITS", preset("QUANT_BITS", 6)))
     compressor = os.environ.get("COMPRESSOR", preset("COMPRESSOR", "lzma"))
 
@@ -1576,23 +1581,47 @@ def validate(run: Session, model, val_tokens: torch.Tensor, luts, step: int, tra
             f"train_time:{train_ms:.0f}ms step_avg:{train_ms / max(step, 1):.2f}ms")
 
 
-def calibrate(run: Session, base_model: GPT) -> tuple[dict[str, torch.Tensor] | None, float]:
-    """GPTQ Hessians from train shards (never val), inside the reserved seconds: (Hessians or None, seconds)."""
+@torch.no_grad()
+def sample_sequences(model: GPT, n_seqs: int, seq_len: int, bos: int, temperature: float, seed: int,
+                     device: torch.device) -> torch.Tensor:
+    """(n_seqs, seq_len) tokens the model samples from BOS, one token at a time (no data read)."""
+    generator = torch.Generator(device=device).manual_seed(seed)
+    tokens = torch.full((n_seqs, 1), bos, dtype=torch.int64, device=device)
+    for _ in range(seq_len - 1):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = model(tokens)[:, -1].float()  # (n_seqs, V)
+        probs = torch.softmax(logits / temperature, dim=-1)
+        tokens = torch.cat((tokens, torch.multinomial(probs, 1, generator=generator)), dim=1)
+    return tokens
+
+
+def calibration_batches(run: Session, base_model: GPT, bos: int) -> list[torch.Tensor]:
+    """This rank's share of the GPTQ calibration sequences: train shards (never val), or self-generated."""
     args = run.args
-    if not args.gptq_enabled:
+    per_rank = max(1, args.gptq_calib_seqs // run.world_size)
+    if args.gptq_calibration == "self":
+        seqs = sample_sequences(base_model, per_rank, args.gptq_calib_seq_len, bos, args.gptq_calib_temperature,
+                                args.seed + run.rank, run.device)
+        return list(seqs.split(8))
+    if args.gptq_calibration != "train":
+        raise ValueError(f"GPTQ_CALIBRATION={args.gptq_calibration!r} is not train or self")
+    calib = DistributedTokenLoader(args.train_files, run.rank, run.world_size, run.device)
+    return [calib.next_batch(args.train_seq_len, args.train_seq_len)[0] for _ in range(per_rank)]
+
+
+def calibrate(run: Session, base_model: GPT, bos: int) -> tuple[dict[str, torch.Tensor] | None, float]:
+    """GPTQ Hessians inside the reserved seconds: (Hessians summed over ranks, or None without GPTQ; seconds)."""
+    if not run.args.gptq_enabled:
         return None, 0.0
     run.sync()
     t_cal = time.perf_counter()
-    calib = DistributedTokenLoader(args.train_files, run.rank, run.world_size, run.device)
-    per_rank = max(1, args.gptq_calib_seqs // run.world_size)
-    batches = [calib.next_batch(args.train_seq_len, args.train_seq_len)[0] for _ in range(per_rank)]
-    hessians = collect_hessians(base_model, batches)
+    hessians = collect_hessians(base_model, calibration_batches(run, base_model, bos))
     if run.distributed:
         for h in hessians.values():
             dist.all_reduce(h)
     run.sync()
     cal_s = time.perf_counter() - t_cal
-    run.log(f"gptq:collected {len(hessians)} Hessians in {cal_s:.1f}s")
+    run.log(f"gptq:collected {len(hessians)} Hessians in {cal_s:.1f}s ({run.args.gptq_calibration} sequences)")
     return hessians, cal_s
 
 
@@ -1678,7 +1707,7 @@ def main() -> None:
     base_model = build_model(args, run.device)
     compiled, train_ms, steps = train(run, base_model, val_tokens, luts)
     base_model.eval()
-    hessians, cal_s = calibrate(run, base_model)  # train data, before any post-training val read
+    hessians, cal_s = calibrate(run, base_model, sp.bos_id())  # before any post-training val read
     if hessians is not None and args.max_wallclock_seconds > 0:
         run.log(f"gptq:train+calibration {train_ms / 1000.0 + cal_s:.1f}s of {args.max_wallclock_seconds:.0f}s")
     path = write_artifact(run, base_model, hessians, code)

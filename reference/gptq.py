@@ -53,12 +53,24 @@ def rtn_quantize(W: Tensor, *, bits: int) -> tuple[Tensor, Tensor]:
     return q.to(torch.int8), scale
 
 
+def gptq_inverse_hessian_factor(H: Tensor, damp: float) -> Tensor:
+    """Upper Cholesky factor of (H + damp*mean(diag H)*I)^-1: row i holds the update coefficients for columns i..
+    after fixing column i. Damping grows tenfold while the factorization fails (too few calibration tokens)."""
+    mean_diag = torch.diag(H).mean()
+    for attempt in range(4):
+        damped = H + (damp * 10**attempt) * mean_diag * torch.eye(len(H), device=H.device)
+        L, info = torch.linalg.cholesky_ex(damped)
+        if info == 0:
+            return torch.linalg.cholesky(torch.cholesky_inverse(L), upper=True)
+    raise ValueError(f"Hessian not positive definite even with damping {damp * 1000:g}")
+
+
 def gptq_quantize(W: Tensor, H: Tensor, *, bits: int = 6, damp: float = 0.01, block_size: int = 128,
                   act_order: bool = False) -> tuple[Tensor, Tensor]:
     """GPTQ of W (rows, cols) given H (cols, cols) = sum of x x^T over calibration inputs: (int8 codes, fp16 scales)."""
     W = W.detach().float().clone()
     H = H.detach().float().clone()
-    rows, cols = W.shape
+    cols = W.shape[1]
     qmax = quant_max_code(bits)
     scale = row_scales(W, bits=bits)
     s = scale.float()
@@ -69,9 +81,7 @@ def gptq_quantize(W: Tensor, H: Tensor, *, bits: int = 6, damp: float = 0.01, bl
     perm = torch.argsort(torch.diag(H), descending=True) if act_order else None
     if perm is not None:  # quantize columns with the largest input energy first
         W, H = W[:, perm], H[perm][:, perm]
-    H.diagonal().add_(damp * torch.diag(H).mean())
-    # Upper Cholesky factor of H^-1: row i holds the update coefficients for columns i.. after fixing column i.
-    Hinv = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True)
+    Hinv = gptq_inverse_hessian_factor(H, damp)
 
     Q = torch.zeros_like(W)
     for i1 in range(0, cols, block_size):

@@ -116,8 +116,8 @@ def parse_bench_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--bits", type=int, default=6)
     ap.add_argument("--layers", type=int, default=11)
     ap.add_argument("--dim", type=int, default=512)
-    ap.add_argument("--hidden", type=int, default=1536)
-    ap.add_argument("--kv-dim", type=int, default=256)
+    ap.add_argument("--hidden", type=int, default=1792)  # defaults: the reference trainer's pr1250 preset
+    ap.add_argument("--kv-dim", type=int, default=512)
     ap.add_argument("--vocab", type=int, default=1024)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, help="write the rows as JSON here")

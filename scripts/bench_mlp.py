@@ -126,11 +126,14 @@ def run_mlp_bench(argv: list[str] | None = None) -> int:
     print(f"device: {device}; torch {torch.__version__}, triton {triton.__version__}")
     print(f"bf16 matmul ceiling: {ceiling:.0f} TFLOP/s (8192^3, cuBLAS); {shape_ceiling:.0f} TFLOP/s at "
           f"{max(args.tokens)}x{args.dim}x{max(args.hidden)}")
+    # One compiled graph per (shape, act, grad mode): past dynamo's default limit of 8 it would silently run eager.
+    torch._dynamo.config.recompile_limit = 256
     variants = mlp_variants(args.compile_modes)
     rows = []
     for act in args.act:
         for hidden in args.hidden:
             for tokens in args.tokens:
+                print(f"... {tokens}x{args.dim}->{hidden} {act} (first calls compile and autotune)", file=sys.stderr)
                 rows += bench_shape(do_bench, variants, tokens, args.dim, hidden, act)
     baseline = f"compile:{args.compile_modes[0]}" if args.compile_modes else "eager"
     print_mlp_table(rows, ceiling, baseline)

@@ -81,10 +81,11 @@ def test_fused_path_really_runs_the_kernels(monkeypatch):
 
 @pytest.mark.parametrize("split_k", [1, 3])
 @pytest.mark.parametrize("square_a", [True, False])
-def test_matmul_kernel_with_square_and_split_k(split_k, square_a):
+@pytest.mark.parametrize("m, k, n", [(29, 83, 41), (32, 96, 64)])  # ragged edges; edges aligned to the CPU tile
+def test_matmul_kernel_with_square_and_split_k(split_k, square_a, m, k, n):
     torch.manual_seed(1)
-    a = torch.randn(29, 83, device=DEVICE)
-    b = torch.randn(41, 83, device=DEVICE).t()  # a transposed view: strides are honoured
+    a = torch.randn(k, m, device=DEVICE).t()  # transposed views: strides are honoured
+    b = torch.randn(n, k, device=DEVICE).t()
     out, _ = mlp_matmul(a, b, square_a=square_a, split_k=split_k)
     want = (a.square() if square_a else a) @ b
     torch.testing.assert_close(out, want, rtol=1e-4, atol=1e-4)
@@ -151,3 +152,28 @@ def test_bf16_real_shapes_on_gpu(hidden, act, recompute_h):
     ref_module.down.weight.data = module.down.weight.data.bfloat16().float()
     errors = relative_errors(fused, grads_of(ref_module, x.float(), dy.float(), fused=False))
     assert max(errors.values()) < 1e-2, errors  # bf16 rounding of y, s and dpre: ~4e-3 expected
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_autocast_and_inductor_on_gpu():
+    torch.manual_seed(6)
+    module = FusedMLP(512, 1792, "leaky_relu2").cuda()  # fp32 master weights, as the trainer keeps them
+    x = torch.randn(4, 2048, 512, device="cuda")
+    dy = torch.randn(4, 2048, 512, device="cuda", dtype=torch.bfloat16)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        eager = grads_of(module, x, dy, fused=True)
+        compiled_module = torch.compile(module, fullgraph=True)
+        module.zero_grad()
+        xc = x.clone().requires_grad_(True)
+        y = compiled_module(xc)
+        y.backward(dy)
+    assert eager[0].dtype == torch.bfloat16
+    torch.testing.assert_close(y, eager[0])
+    torch.testing.assert_close(xc.grad, eager[1])
+    torch.testing.assert_close(module.up.weight.grad, eager[2])
+
+
+def test_store_h_variant_from_the_environment(monkeypatch):
+    assert FusedMLP(8, 16).recompute_h
+    monkeypatch.setenv("FUSED_MLP_STORE_H", "1")
+    assert not FusedMLP(8, 16).recompute_h

@@ -71,9 +71,9 @@ def test_collect_hessians_sums_outer_products_of_linear_inputs():
 # A trained toy LM: calibration on training tokens, errors measured on held-out tokens
 
 
-def with_quantized_linears(model, hessians):
-    """A copy whose MLP Linears (only) are int6-quantized: the loss increase isolates the Linears' quantizer."""
-    quantized = dequantize_state(quantize_model(model, hessians, bits=6))
+def with_quantized_linears(model, hessians, bits: int = 6):
+    """A copy whose MLP Linears (only) are quantized: the loss increase isolates the Linears' quantizer."""
+    quantized = dequantize_state(quantize_model(model, hessians, bits=bits))
     state = model.state_dict()
     state.update({k: quantized[k] for k in ["mlp.up.weight", "mlp.down.weight"]})
     copy_ = copy.deepcopy(model)
@@ -98,3 +98,12 @@ def test_gptq_beats_rtn_on_a_trained_toy_lm(trained_toy_lm):
     base = toy_loss(model, held_out)
     increase_gptq, increase_rtn = toy_loss(gptq_model, held_out) - base, toy_loss(rtn_model, held_out) - base
     assert 0 < increase_gptq < 0.9 * increase_rtn  # measured 6.0e-4 vs 7.5e-4 nats/token
+    increase_int8 = toy_loss(with_quantized_linears(model, None, bits=8), held_out) - base
+    assert abs(increase_int8) < 0.25 * increase_gptq  # the int8 round-to-nearest baseline is near lossless
+
+
+def test_rank_deficient_hessian_is_rescued_by_more_damping():
+    torch.manual_seed(0)
+    x = torch.randn(4, 64)  # 4 calibration tokens for 64 inputs: H has rank 4, Cholesky fails at damp 1e-9
+    q, scale = gptq_quantize(torch.randn(8, 64), x.t() @ x, damp=1e-9)
+    assert torch.isfinite(dequantize(q, scale)).all()

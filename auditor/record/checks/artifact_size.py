@@ -57,6 +57,6 @@ def _shipped_total(facts: RecordFacts, run) -> tuple[int, str] | None:
     logged = run.code_bytes_compressed if run.code_bytes_compressed is not None else run.code_bytes
     if logged is None or logged == facts.shipped_code_bytes:
         return None
-    model = run.model_bytes if run.model_bytes is not None else run.total_bytes - logged
+    model = run.total_bytes - logged  # `Serialized model` lines may be the raw weights, the total never is
     counted = "compressed code" if run.code_bytes_compressed is not None else f"{fmt_bytes(logged)} of code"
     return model + facts.shipped_code_bytes, counted

@@ -302,14 +302,17 @@ if triton is not None:
 
     @triton.autotune(configs=mlp_autotune_configs(),
                      key=["M", "N", "K", "SQUARE_A", "EPILOGUE", "STORE_H", "SPLIT_K"])
-    @triton.heuristics({"EVEN_K": lambda args: args["K"] % (args["BLOCK_K"] * args["SPLIT_K"]) == 0})
+    @triton.heuristics({"EVEN_K": lambda args: args["K"] % (args["BLOCK_K"] * args["SPLIT_K"]) == 0,
+                        "EVEN_M": lambda args: args["M"] % args["BLOCK_M"] == 0,
+                        "EVEN_N": lambda args: args["N"] % args["BLOCK_N"] == 0})
     @triton.jit
     def mlp_matmul_kernel(a_ptr, b_ptr, c_ptr, aux_ptr, h_ptr, M, N, K,
                           stride_am, stride_ak, stride_bk, stride_bn, stride_cs, stride_cm, stride_cn,
                           slope,
                           SQUARE_A: tl.constexpr, EPILOGUE: tl.constexpr,
                           STORE_H: tl.constexpr, SPLIT_K: tl.constexpr, PRECISION: tl.constexpr, DOT_FP32: tl.constexpr,
-                          EVEN_K: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                          EVEN_K: tl.constexpr, EVEN_M: tl.constexpr, EVEN_N: tl.constexpr,
+                          BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                           BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr):
         # Grouped ordering: GROUP_M row-blocks share each column-block of B while it sits in L2.
         pid = tl.program_id(0)
@@ -324,10 +327,11 @@ if triton is not None:
 
         rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
         rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-        # Rows/columns past the edge are wrapped instead of masked (loads stay unmasked); their results are
-        # discarded by the masked store.
-        ram = tl.max_contiguous(tl.multiple_of(rm % M, BLOCK_M), BLOCK_M)
-        rbn = tl.max_contiguous(tl.multiple_of(rn % N, BLOCK_N), BLOCK_N)
+        # Rows/columns past a ragged edge are wrapped instead of masked (loads stay unmasked; the masked store drops
+        # their results). Aligned edges skip the modulo, so the compiler still sees contiguous, vectorizable rows
+        # (transposed operands are contiguous along M or N).
+        ram = rm if EVEN_M else rm % M
+        rbn = rn if EVEN_N else rn % N
         k_tiles = tl.cdiv(K, BLOCK_K * SPLIT_K)  # K tiles per split
         rk = pid_k * k_tiles * BLOCK_K + tl.arange(0, BLOCK_K)
         a_ptrs = a_ptr + ram[:, None] * stride_am + rk[None, :] * stride_ak
@@ -387,6 +391,7 @@ def mlp_matmul(a: Tensor, b: Tensor, *, square_a: bool = False, epilogue: int = 
     """(M, K) @ (K, N) in a's dtype with fp32 accumulation; a and b may be any strided views (transposes are free)."""
     (m, k), n = a.shape, b.shape[1]
     assert b.shape[0] == k and a.dtype == b.dtype
+    assert max(a.numel(), b.numel(), m * n) < 2**31, "int32 offsets in the kernel: split the call"
     if epilogue != MLP_EPI_NONE:
         split_k = 1
     out_dtype = torch.float32 if split_k > 1 else a.dtype
@@ -489,8 +494,10 @@ class FusedMLP(nn.Module):
     """MLP block whose up/down weights live in nn.Linear modules (GPTQ hooks and state_dict keys see plain Linears).
 
     The Triton path runs on CUDA (on CPU only in the interpreter tests); FUSED_MLP=0 in the environment, or
-    `module.use_triton = False`, forces the plain PyTorch path. Under CUDA autocast the kernels run in the
-    autocast dtype; otherwise in x's dtype (weights are cast to it, their grads flow back through the cast).
+    `module.use_triton = False`, forces the plain PyTorch path; FUSED_MLP_STORE_H=1 (or `recompute_h = False`)
+    picks the store-h variant, whichever scripts/bench_mlp.py finds faster on the card. Under CUDA autocast the
+    kernels run in the autocast dtype; otherwise in x's dtype (weights are cast to it, grads flow back through
+    the cast).
     """
 
     def __init__(self, dim: int, hidden: int, act: str = "relu2") -> None:
@@ -501,7 +508,8 @@ class FusedMLP(nn.Module):
         self.up = nn.Linear(dim, hidden, bias=False)
         self.down = nn.Linear(hidden, dim, bias=False)
         self.use_triton = os.environ.get("FUSED_MLP", "1") != "0"
-        self.recompute_h = True  # False: the forward also stores h (more memory traffic, cuBLAS for h-matmuls)
+        # FUSED_MLP_STORE_H=1: the forward also stores h (more memory, cuBLAS for the two matmuls reading h)
+        self.recompute_h = os.environ.get("FUSED_MLP_STORE_H", "0") != "1"
 
     def forward(self, x: Tensor) -> Tensor:
         if not (self.use_triton and mlp_use_kernels(x)):
@@ -1015,12 +1023,24 @@ def rtn_quantize(W: Tensor, *, bits: int) -> tuple[Tensor, Tensor]:
     return q.to(torch.int8), scale
 
 
+def gptq_inverse_hessian_factor(H: Tensor, damp: float) -> Tensor:
+    """Upper Cholesky factor of (H + damp*mean(diag H)*I)^-1: row i holds the update coefficients for columns i..
+    after fixing column i. Damping grows tenfold while the factorization fails (too few calibration tokens)."""
+    mean_diag = torch.diag(H).mean()
+    for attempt in range(4):
+        damped = H + (damp * 10**attempt) * mean_diag * torch.eye(len(H), device=H.device)
+        L, info = torch.linalg.cholesky_ex(damped)
+        if info == 0:
+            return torch.linalg.cholesky(torch.cholesky_inverse(L), upper=True)
+    raise ValueError(f"Hessian not positive definite even with damping {damp * 1000:g}")
+
+
 def gptq_quantize(W: Tensor, H: Tensor, *, bits: int = 6, damp: float = 0.01, block_size: int = 128,
                   act_order: bool = False) -> tuple[Tensor, Tensor]:
     """GPTQ of W (rows, cols) given H (cols, cols) = sum of x x^T over calibration inputs: (int8 codes, fp16 scales)."""
     W = W.detach().float().clone()
     H = H.detach().float().clone()
-    rows, cols = W.shape
+    cols = W.shape[1]
     qmax = quant_max_code(bits)
     scale = row_scales(W, bits=bits)
     s = scale.float()
@@ -1031,9 +1051,7 @@ def gptq_quantize(W: Tensor, H: Tensor, *, bits: int = 6, damp: float = 0.01, bl
     perm = torch.argsort(torch.diag(H), descending=True) if act_order else None
     if perm is not None:  # quantize columns with the largest input energy first
         W, H = W[:, perm], H[perm][:, perm]
-    H.diagonal().add_(damp * torch.diag(H).mean())
-    # Upper Cholesky factor of H^-1: row i holds the update coefficients for columns i.. after fixing column i.
-    Hinv = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True)
+    Hinv = gptq_inverse_hessian_factor(H, damp)
 
     Q = torch.zeros_like(W)
     for i1 in range(0, cols, block_size):
@@ -1100,8 +1118,12 @@ def collect_hessians(model: nn.Module, batches: Iterable,
 #
 # quantize_model -> pack -> bytes (what counts toward the 16,000,000-byte limit with the code) -> unpack -> a
 # state_dict of float tensors that loads into the model. The blob names its compressor, so unpack needs nothing but
-# the bytes. scripts/bench_compress.py compares compressors and byte layouts on the same quantized weights; the
-# defaults below are what it measured best. Tests: tests/reference/test_artifact.py.
+# the bytes. scripts/bench_compress.py compares compressors and byte layouts on the same quantized weights.
+# Measured on int6 codes of synthetic Student-t weights with the reference shapes (11x512, MLP 1792; 32.4 MB
+# serialized, order-0 code entropy 18.61 MB): brotli-11 18.67 MB, zstd-22 18.93 MB, LZMA 19.18-19.27 MB across
+# presets 6/9/9e, lc 0-3 and layouts (all within 0.5%), zlib-9 20.78 MB, a delta filter before LZMA 21.16 MB.
+# "lzma" (9e, lc=lp=pb=0) is the stdlib default; brotli-11 saves ~2.7% where the brotli package is available.
+# Tests: tests/reference/test_artifact.py.
 #
 # Per-tensor treatment (bytes go where error hurts most):
 # - nn.Linear weights (>= ARTIFACT_MIN_QUANT_NUMEL elements): int6 codes + fp16 per-row scales, GPTQ where a

@@ -282,13 +282,15 @@ def validate(run: Session, model, val_tokens: torch.Tensor, luts, step: int, tra
 def sample_sequences(model: GPT, n_seqs: int, seq_len: int, bos: int, temperature: float, seed: int,
                      device: torch.device) -> torch.Tensor:
     """(n_seqs, seq_len) tokens the model samples from BOS, one token at a time (no data read)."""
-    generator = torch.Generator(device=device).manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)  # on the CPU: the same draws whatever the device
     tokens = torch.full((n_seqs, 1), bos, dtype=torch.int64, device=device)
     for _ in range(seq_len - 1):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             logits = model(tokens)[:, -1].float()  # (n_seqs, V)
-        probs = torch.softmax(logits / temperature, dim=-1)
-        tokens = torch.cat((tokens, torch.multinomial(probs, 1, generator=generator)), dim=1)
+        cdf = torch.softmax(logits / temperature, dim=-1).cumsum(dim=-1)
+        u = torch.rand(n_seqs, 1, generator=generator).to(device)
+        nxt = (cdf < u).sum(dim=-1, keepdim=True).clamp_max(logits.size(-1) - 1)  # inverse-CDF sampling
+        tokens = torch.cat((tokens, nxt), dim=1)
     return tokens
 
 

@@ -219,14 +219,27 @@ def run_data_command(argv: Sequence[str]) -> int:
     return run_data(argv, _Parser().error)
 
 
+def run_reproduce_command(argv: Sequence[str]) -> int:
+    from auditor.reproduce.cli import run_reproduce  # runs scripts in subprocesses; imported when asked for
+
+    return run_reproduce(argv, _Parser().error)
+
+
 def run_scan(argv: Sequence[str]) -> int:
     from auditor.scan.cli import main as scan  # imported on use: the scan driver needs this module's helpers
 
     return scan(argv)
 
 
-COMMANDS = {"rules": run_rules, "explain": run_explain, "facts": run_facts, "data": run_data_command,
-            "compare": run_compare, "scan": run_scan}
+COMMANDS = {
+    "rules": run_rules,
+    "explain": run_explain,
+    "facts": run_facts,
+    "data": run_data_command,
+    "compare": run_compare,
+    "reproduce": run_reproduce_command,
+    "scan": run_scan,
+}
 
 
 def _error(message: str) -> None:

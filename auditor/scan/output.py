@@ -25,6 +25,7 @@ from auditor.scan.engine import Row, Scan
 SUMMARY_FORMATS = ("table", "markdown")
 FORMATS = ("table", "markdown", "jsonl", "csv", "json", "review", "sarif", "github")
 VERDICT_ORDER = ("illegal", "needs-review", "unanalyzable", "error", "clean", "no-submission")
+WORST_FIRST = ("illegal", "unanalyzable", "error", "needs-review", "clean", "no-submission")  # fails closed, as labels
 CSV_FIELDS = ("id", "pr", "ref", "folder", "status", "verdict", "rules", "illegal_rules", "title", "script", "error")
 
 
@@ -59,7 +60,7 @@ def summary(scan: Scan) -> dict:
     prs: dict[str, list[Row]] = {}
     for row in scan.rows:
         prs.setdefault(row.ref or row.id, []).append(row)
-    per_pr = Counter(min((r.verdict for r in rows), key=VERDICT_ORDER.index) for rows in prs.values())
+    per_pr = Counter(min((r.verdict for r in rows), key=WORST_FIRST.index) for rows in prs.values())
     rules = Counter(rule for row in units for rule in row.rules())
     return {
         "refs": len(prs),

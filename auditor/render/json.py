@@ -60,6 +60,8 @@ def _finding(finding: Finding) -> dict:
         "message": finding.message,
         "knob": finding.knob,
         "evidence": [_evidence(hop) for hop in finding.evidence],
+        "origin": finding.origin,
+        "disagreement": finding.disagreement,
     }
 
 
@@ -73,6 +75,7 @@ def _result(result: AuditResult) -> dict:
         "techniques": list(result.techniques),
         "checks": [_check(outcome) for outcome in result.checks],
         "findings": [_finding(finding) for finding in sorted_findings(result)],
+        "runtime": list(result.runtime),
     }
 
 

@@ -16,12 +16,25 @@ def _pairs(text: str) -> dict[int, int]:
     return {int(k): int(v) for k, v in (item.split(":") for item in text.split(",") if item)}
 
 
+def _seed() -> None:
+    """Same random state in every run (the probe compares runs); scripts that seed themselves override it."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
 def main() -> int:
     script, ledger_path = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve()
     from auditor.trace import shims
 
     done = shims.install(cuda_to_cpu=os.environ.get("PGOLF_TRACE_CUDA_TO_CPU") == "1")
     print(f"pgolf-audit trace: shims: {', '.join(done)}", file=sys.stderr, flush=True)
+    _seed()
     rec = None
     if os.environ.get("PGOLF_TRACE_OFF") != "1":
         from auditor.trace import instrument

@@ -22,6 +22,7 @@ from auditor.load.errors import InputError, Unanalyzable
 from auditor.load.source import load
 from auditor.model import Report, Severity, Verdict
 from auditor.render import RENDERERS
+from auditor.trace.cli import run_trace
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 FORMATS = tuple(RENDERERS)
@@ -199,7 +200,7 @@ def run_data_command(argv: Sequence[str]) -> int:
     return run_data(argv, _Parser().error)
 
 
-COMMANDS = {"rules": run_rules, "explain": run_explain, "facts": run_facts, "data": run_data_command}
+COMMANDS = {"rules": run_rules, "explain": run_explain, "facts": run_facts, "data": run_data_command, "trace": run_trace}
 
 
 def _error(message: str) -> None:

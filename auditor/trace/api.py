@@ -11,21 +11,22 @@ from auditor.trace.merge import TraceOutcome, merge
 from auditor.trace.probe import probe, probe_findings
 from auditor.trace.runner import RunConfig, RunResult, run
 
-_SHIMS = "pgolf-audit trace: shims: "
 # Findings from the order checks explain a probe difference (training before scoring moves earlier scores).
 _ORDER_RULES = frozenset({"prequant-ttt", "scored-region-slot", "val-in-artifact", "rescore"})
 
 
-def trace_script(script: Path, data, config: RunConfig, probes: bool = True) -> TraceOutcome:
+def trace_script(
+    script: Path, data, config: RunConfig, probes: bool = True, documents: bool = True
+) -> TraceOutcome:
     result = run(script, data, config)
-    shims = next((line[len(_SHIMS):] for line in result.tail.splitlines() if line.startswith(_SHIMS)), "")
+    shims = ", ".join(result.ledger.shims) if result.ledger else ""
     if not result.ok or result.ledger is None:
         return TraceOutcome(False, result.reason, result.tail, wall=result.wall, shims=shims, device=config.device)
     findings = check_ledger(result.ledger)
     probe_results = []
     if probes:
         tokens = _val_stream(data)
-        probe_results = probe(script, data, config, result.ledger, tokens, _bos(data))
+        probe_results = probe(script, data, config, result.ledger, tokens, _bos(data), documents)
         explained = any(f.rule in _ORDER_RULES for f in findings)
         findings += probe_findings(probe_results, explained)
     return TraceOutcome(True, "", result.tail, findings, probe_results, observed(result.ledger), result.wall, shims,

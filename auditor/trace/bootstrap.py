@@ -32,8 +32,7 @@ def main() -> int:
     script, ledger_path = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve()
     from auditor.trace import shims
 
-    done = shims.install(cuda_to_cpu=os.environ.get("PGOLF_TRACE_CUDA_TO_CPU") == "1")
-    print(f"pgolf-audit trace: shims: {', '.join(done)}", file=sys.stderr, flush=True)
+    shims.install(cuda_to_cpu=os.environ.get("PGOLF_TRACE_CUDA_TO_CPU") == "1")
     _seed()
     rec = None
     if os.environ.get("PGOLF_TRACE_OFF") != "1":
@@ -55,7 +54,7 @@ def main() -> int:
     if rec is not None:
         from auditor.trace import instrument
 
-        rec.ledger.exit_status, rec.ledger.error = status, error
+        rec.ledger.exit_status, rec.ledger.error, rec.ledger.shims = status, error, list(shims.USED)
         instrument.finish(rec, Path.cwd(), ledger_path)
     else:
         ledger_path.write_text('{"exit_status": "%s"}' % status, encoding="utf-8")

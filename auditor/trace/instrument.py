@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch._C import DisableTorchFunctionSubclass
 
 from auditor.trace.ledger import Backward, Ledger, Read, Score, Step, TableRead, Use

@@ -89,6 +89,7 @@ class Ledger:
     exit_status: str = "ok"  # "ok" | "exception" | "exit:<code>"
     error: str = ""  # the exception line of the script, when it raised
     artifacts: dict[str, int] = field(default_factory=dict)  # files the run wrote in its cwd -> bytes
+    shims: list[str] = field(default_factory=list)  # stand-ins the script relied on
 
     def save(self, path: Path) -> None:
         Path(path).write_text(json.dumps(asdict(self)), encoding="utf-8")

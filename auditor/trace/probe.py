@@ -57,14 +57,16 @@ def _replacement(old: int, vocab: int, bos: int) -> int:
     return (new + 1) % vocab if new == bos else new
 
 
-def probe(script: Path, data, config: RunConfig, base: Ledger, tokens, bos: int) -> list[ProbeResult]:
+def probe(
+    script: Path, data, config: RunConfig, base: Ledger, tokens, bos: int, documents: bool = True
+) -> list[ProbeResult]:
     """Run the perturbed variants and compare them with a baseline run that watched the same positions."""
     k = choose_k(base)
     if k is None:
         return []
     targets = [(k, "mid-chunk token")]
     k2 = next_document(tokens, k, bos)
-    if k2 is not None and k2 < base.val_tokens:
+    if documents and k2 is not None and k2 < base.val_tokens:
         targets.append((k2, "first token of a later document"))
     watch = tuple(t for t, _ in targets)
     ref = run(script, data, _with(config, {}, watch))

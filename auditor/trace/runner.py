@@ -77,6 +77,7 @@ def child_env(code: str, data, config: RunConfig, cuda_to_cpu: bool) -> dict[str
     env.update(toy_env(code))
     env.update(data.env())
     env.update(config.env)
+    env.setdefault("OMP_NUM_THREADS", "1")  # toy tensors: threads only contend
     env.update(PYTHONHASHSEED="0", PYTHONUNBUFFERED="1", PGOLF_TRACE_WATCH=",".join(map(str, config.watch)))
     env["PGOLF_TRACE_PERTURB"] = ",".join(f"{k}:{v}" for k, v in config.perturb.items())
     if not config.traced:

@@ -14,23 +14,28 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+USED: list[str] = []  # what the script actually needed, in order of first use
 
 
-def install(cuda_to_cpu: bool) -> list[str]:
-    """Install the shims; returns what was shimmed (printed to the child's log for the report)."""
-    done = ["no-network", "torch.compile->identity"]
+def _used(what: str) -> None:
+    if what not in USED:
+        USED.append(what)
+
+
+def install(cuda_to_cpu: bool) -> None:
+    """Install the shims; each one notes in USED when the script first relies on it."""
     _no_network()
     torch.compile = _compile  # type: ignore[assignment]
-    done += _flash_attention()
+    _flash_attention()
     _single_process_distributed()
     if cuda_to_cpu:
         _cuda_to_cpu()
-        done.append("cuda->cpu")
-    return done
+        _used("CUDA calls -> CPU")
 
 
 def _compile(model=None, *args, **kwargs):
     """torch.compile(model) / @torch.compile / @torch.compile(...) all return the eager callable."""
+    _used("torch.compile -> eager")
     if model is None:
         return lambda fn: fn
     return model
@@ -43,6 +48,7 @@ def _no_network() -> None:
         host = address[0] if isinstance(address, tuple) else address
         if self.family == socket.AF_UNIX or host in LOOPBACK:
             return orig(self, address)
+        _used(f"network blocked ({host})")
         raise OSError(f"network access is disabled under pgolf-audit trace (connect to {host})")
 
     socket.socket.connect = connect  # type: ignore[method-assign]
@@ -51,6 +57,7 @@ def _no_network() -> None:
 
 def _attention(q, k, v, causal=False, softmax_scale=None, **_):
     """FlashAttention layout (B, T, H, D) on top of scaled_dot_product_attention; GQA by repeating kv heads."""
+    _used("flash-attn -> scaled_dot_product_attention")
     q, k, v = (t.transpose(1, 2) for t in (q, k, v))
     if k.shape[1] != q.shape[1]:
         rep = q.shape[1] // k.shape[1]
@@ -70,8 +77,7 @@ def _varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=None, ma
     return out
 
 
-def _flash_attention() -> list[str]:
-    shimmed = []
+def _flash_attention() -> None:
     for name in ("flash_attn_interface", "flash_attn", "flash_attn.flash_attn_interface", "flash_attn_3"):
         try:
             present = importlib.util.find_spec(name) is not None
@@ -84,8 +90,6 @@ def _flash_attention() -> list[str]:
         module.flash_attn_varlen_func = _varlen_attention  # type: ignore[attr-defined]
         module.__path__ = []  # a package, so `flash_attn.flash_attn_interface` imports
         sys.modules[name] = module
-        shimmed.append(f"{name}->sdpa")
-    return shimmed
 
 
 def _single_process_distributed() -> None:
@@ -100,6 +104,7 @@ def _single_process_distributed() -> None:
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
         os.environ.setdefault("MASTER_PORT", "29517")
         kwargs.pop("device_id", None)
+        _used("init_process_group -> single process")
         if not torch.cuda.is_available() or os.environ.get("PGOLF_TRACE_CUDA_SHIM") == "1":
             backend = "gloo"
         return orig_init(backend, *args, **kwargs)

@@ -200,7 +200,13 @@ def run_data_command(argv: Sequence[str]) -> int:
     return run_data(argv, _Parser().error)
 
 
-COMMANDS = {"rules": run_rules, "explain": run_explain, "facts": run_facts, "data": run_data_command, "trace": run_trace}
+COMMANDS = {
+    "rules": run_rules,
+    "explain": run_explain,
+    "facts": run_facts,
+    "data": run_data_command,
+    "trace": run_trace,
+}
 
 
 def _error(message: str) -> None:

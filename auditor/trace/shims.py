@@ -127,6 +127,23 @@ def _noop_unless_initialised(fn):
     return wrapped
 
 
+def _fake_nvidia_smi() -> None:
+    """Scripts log `nvidia-smi` output at start-up; without a GPU the command is missing."""
+    import subprocess
+
+    orig_run = subprocess.run
+
+    def run(args, *a, **k):
+        if isinstance(args, (list, tuple)) and args and args[0] == "nvidia-smi":
+            _used("nvidia-smi -> stub")
+            text = k.get("text") or k.get("universal_newlines")
+            out = "nvidia-smi: no GPU (pgolf-audit trace on CPU)"
+            return subprocess.CompletedProcess(args, 0, out if text else out.encode(), "" if text else b"")
+        return orig_run(args, *a, **k)
+
+    subprocess.run = run
+
+
 class _CudaToCpu(TorchFunctionMode):
     """Every device argument naming CUDA becomes the CPU."""
 
@@ -171,6 +188,7 @@ def _cuda_to_cpu() -> None:
         def __init__(self, device_type="cpu", *args, **kwargs):
             super().__init__("cpu" if device_type == "cuda" else device_type, *args, **kwargs)
 
+    _fake_nvidia_smi()
     torch.autocast = autocast  # type: ignore[misc]
     torch.amp.autocast = autocast  # type: ignore[misc]
     _CudaToCpu().__enter__()

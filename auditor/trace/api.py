@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from auditor.api import Options, audit_path
+from auditor.load.source import load
 from auditor.model import AuditResult
 from auditor.trace.checks import check_ledger, observed
 from auditor.trace.merge import TraceOutcome, merge
@@ -38,6 +40,7 @@ def trace_path(path: str, data, config: RunConfig, probes: bool = True, options:
     static = audit_path(path, options)
     if static.source is not None:
         script = Path(static.source.script)
+        config = replace(config, launch_env={**load(path).launch_env, **config.launch_env})
     elif Path(path).is_file():
         script = Path(path)
     else:

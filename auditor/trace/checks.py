@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from auditor.trace.ledger import Backward, Ledger, Score
+from auditor.trace.ledger import Backward, Count, Ledger, Score
 
 ALIGN_MIN = 0.5  # share of hashed-key elements that must sit on the scored token's own position
 NORM_TOL = 0.01  # |sum over the vocabulary - 1| tolerated for a probability row
@@ -42,8 +42,7 @@ class Observed:
 
 def phases(ledger: Ledger) -> Phases:
     train_end = max(ledger.train_backward_seqs, default=0)
-    pure = pure_scores(ledger)
-    eval_start = next((s.seq for s in pure if s.seq > train_end), 0)
+    eval_start = next((s.seq for s in scored(ledger) if s.seq > train_end), 0)
     return Phases(train_end, eval_start)
 
 
@@ -52,9 +51,15 @@ def pure_scores(ledger: Ledger) -> list[Score]:
     return [s for s in ledger.scores if s.id not in trained]
 
 
+def scored(ledger: Ledger) -> list[Score | Count]:
+    """The events that put positions into a score: graph-free per-position losses that were reduced or stored
+    (Count). When a run shows none (scoring outside torch), every pure Score event stands in for them."""
+    return list(ledger.counts) if ledger.counts else pure_scores(ledger)
+
+
 def _first_scores(ledger: Ledger) -> dict[int, int]:
     first: dict[int, int] = {}
-    for s in pure_scores(ledger):
+    for s in scored(ledger):
         for p in s.pos:
             first.setdefault(p, s.seq)
     return first
@@ -120,7 +125,7 @@ def rescore(ledger: Ledger) -> list[RuntimeFinding]:
         for p in b.pos:
             trained_at.setdefault(p, b.seq)
     again: dict[int, int] = {}
-    for s in pure_scores(ledger):
+    for s in scored(ledger):
         for p in s.pos:
             t = trained_at.get(p)
             if t is not None and first.get(p, 0) < t < s.seq:
@@ -235,7 +240,7 @@ def check_ledger(ledger: Ledger) -> list[RuntimeFinding]:
 
 def observed(ledger: Ledger) -> Observed:
     obs = Observed(
-        scores=len(pure_scores(ledger)),
+        scores=len(scored(ledger)),
         val_positions_scored=len(_first_scores(ledger)),
         val_positions_trained=len({p for b in ledger.backwards for p in b.pos}),
         optimizer_steps=len(ledger.steps),

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch._C import DisableTorchFunctionSubclass
 
-from auditor.trace.ledger import Backward, Ledger, Read, Score, Step, TableRead, Use
+from auditor.trace.ledger import Backward, Count, Ledger, Read, Score, Step, TableRead, Use
 
 HEADER_BYTES = 256 * 4
 _SPLIT = re.compile(r"fineweb_(val|train)_")
@@ -38,6 +38,7 @@ STRUCTURAL = frozenset(
 ELEMENTWISE = frozenset(
     "add sub mul div true_divide floor_divide remainder fmod bitwise_xor bitwise_and bitwise_or bitwise_left_shift "
     "bitwise_right_shift neg abs clamp clamp_min clamp_max eq ne lt le gt ge where minimum maximum pow "
+    "log exp log1p expm1 log2 sqrt square sigmoid tanh nan_to_num negative "
     "__add__ __radd__ __sub__ __rsub__ __mul__ __rmul__ __truediv__ __rtruediv__ __floordiv__ __rfloordiv__ "
     "__mod__ __rmod__ __xor__ __rxor__ __and__ __rand__ __or__ __ror__ __lshift__ __rlshift__ __rshift__ "
     "__rrshift__ __neg__ __abs__ __eq__ __ne__ __lt__ __le__ __gt__ __ge__ __pow__ __rpow__ "
@@ -47,6 +48,7 @@ ELEMENTWISE = frozenset(
 LOSSES = frozenset({"cross_entropy", "nll_loss"})
 GATHERS = frozenset({"gather", "take_along_dim"})
 LOOKUPS = frozenset({"embedding", "index_select", "take"})
+REDUCTIONS = frozenset({"sum", "mean", "nansum", "item", "tolist", "numpy"})
 
 
 class Tracked(torch.Tensor):
@@ -229,6 +231,8 @@ class Recorder:
                 return self._index_read(func, args, kwargs)
             if name in ("__setitem__", "copy_"):
                 return self._store(func, name, args, kwargs)
+            if name in REDUCTIONS and _is_tracked(args[0]) and args[0]._pg_src == "score":
+                self._count(args[0])
             out = func(*args, **kwargs)
             if name == "numpy" and _is_tracked(args[0]):
                 self._register_numpy(args[0], out)
@@ -243,7 +247,7 @@ class Recorder:
         tracked = [a for a in _flat(args, kwargs) if _is_tracked(a)]
         if not tracked:
             return out
-        src = tracked[0]._pg_src
+        src = _src(tracked)
         hashed = any(a._pg_hashed for a in tracked)
         if name in ("index_select",) and not _is_tracked(args[0]):
             return _plain(out)
@@ -296,13 +300,17 @@ class Recorder:
             except RuntimeError:
                 return _plain(out)
             dep = d if dep is None else torch.maximum(dep, d)
-        return _wrap(out, dep.clone(), tracked[0]._pg_src, True)
+        return _wrap(out, dep.clone(), _src(tracked), True)
 
     def _store(self, func, name, args, kwargs):
         dest = args[0]
         value = args[2] if name == "__setitem__" else args[1]
         result = func(*args, **kwargs)
         if not (_is_tracked(value) or _is_tracked(dest)):
+            return result
+        if _is_tracked(value) and value._pg_src == "score":
+            if not _is_tracked(dest):  # per-token losses stored in a buffer: they count as scored
+                self._count(value)
             return result
         if not _is_tracked(dest):
             if not _is_tracked(value) or dest.dtype.is_floating_point:
@@ -332,6 +340,8 @@ class Recorder:
         target = args[1] if len(args) > 1 else kwargs.get("target")
         if not _is_tracked(target) or target._pg_hashed:
             return out
+        if target._pg_src not in ("val", "train"):
+            return out
         if target._pg_src == "train":
             if isinstance(out, torch.Tensor) and out.requires_grad:
                 out.register_hook(self._on_train_backward)
@@ -352,7 +362,13 @@ class Recorder:
             hits = (pos == w).nonzero().flatten()
             if hits.numel():
                 rows[str(w)] = logp[int(hits[-1])].cpu().tolist()
-        return self._score(out, "ce", pos, keep, nll.cpu(), rows, [])
+        out = self._score(out, "ce", pos, keep, nll.cpu(), rows, [])
+        if isinstance(out, torch.Tensor) and out.shape == target.shape:
+            return _wrap(out, target._pg_dep, "score", False)
+        if isinstance(out, torch.Tensor) and out.numel() == 1 and not out.requires_grad:
+            seq, t = self._tick()  # mean/sum reduction inside the loss: every valid position counts
+            self.ledger.counts.append(Count(seq, t, pos[keep].tolist(), nll.cpu()[keep].tolist()))
+        return out
 
     def _gather(self, func, args, kwargs):
         out = func(*args, **kwargs)
@@ -368,7 +384,8 @@ class Recorder:
         if out.numel() != pos.numel():
             return out
         sums = _row_sums(source.detach(), 4) if source.shape[-1] >= 32 else []
-        return self._score(out, "gather", pos, pos >= 0, out.detach().float().reshape(-1).cpu(), {}, sums)
+        out = self._score(out, "gather", pos, pos >= 0, out.detach().float().reshape(-1).cpu(), {}, sums)
+        return _wrap(out, index._pg_dep.reshape(out.shape), "score", False)
 
     def _index_read(self, func, args, kwargs):
         out = func(*args, **kwargs)
@@ -377,8 +394,8 @@ class Recorder:
         tracked = [c for c in comps if _is_tracked(c)]
         if not tracked or not isinstance(source, torch.Tensor):
             return out
-        if tracked[0]._pg_src == "train":
-            if isinstance(source, torch.nn.Parameter):
+        if tracked[0]._pg_src != "val":
+            if tracked[0]._pg_src == "train" and isinstance(source, torch.nn.Parameter):
                 self.ledger.train_use_seqs.append(self._tick()[0])
             return out
         hashed = [c for c in tracked if c._pg_hashed]
@@ -392,7 +409,8 @@ class Recorder:
         if out.numel() != pos.numel():
             return out
         sums = _row_sums(source.detach()[comps[0]], 4) if len(comps) == 2 and source.ndim == 2 else []
-        return self._score(out, "gather", pos, pos >= 0, out.detach().float().reshape(-1).cpu(), {}, sums)
+        out = self._score(out, "gather", pos, pos >= 0, out.detach().float().reshape(-1).cpu(), {}, sums)
+        return _wrap(out, pos.reshape(out.shape).to(out.device), "score", False)
 
     def _lookup(self, func, name, args, kwargs):
         out = func(*args, **kwargs)
@@ -403,12 +421,22 @@ class Recorder:
             if name == "index_select" and _is_tracked(args[0]):
                 return self._structural(func, name, args, kwargs, out)
             return out
-        if index._pg_src == "train":
-            self.ledger.train_use_seqs.append(self._tick()[0])
+        if index._pg_src != "val":
+            if index._pg_src == "train":
+                self.ledger.train_use_seqs.append(self._tick()[0])
             return out
         if index._pg_hashed:
             return self._table_read(index._pg_dep, out)
         return self._use(index._pg_dep, out)
+
+    def _count(self, t) -> None:
+        if t.requires_grad:  # a training loss being reduced, not a score
+            return
+        pos = t._pg_dep.reshape(-1).cpu()
+        keep = pos >= 0
+        values = _plain(t).detach().float().reshape(-1).cpu()
+        seq, ts = self._tick()
+        self.ledger.counts.append(Count(seq, ts, pos[keep].tolist(), values[keep].tolist()))
 
     def _use(self, dep, out):
         seq, t = self._tick()
@@ -441,6 +469,12 @@ class Recorder:
             hit = pos[keep] if bool((g != 0).any()) else pos[:0]
         seq, t = self._tick()
         self.ledger.backwards.append(Backward(seq, t, sid, hit.tolist()))
+
+
+def _src(tracked: list) -> str:
+    """Per-position losses stay losses when combined with token tensors (masks): "score" wins."""
+    srcs = [a._pg_src for a in tracked]
+    return "score" if "score" in srcs else srcs[0]
 
 
 def _max_dep(tracked: list) -> torch.Tensor:

@@ -37,6 +37,16 @@ class Score:
 
 
 @dataclass
+class Count:
+    """Graph-free per-position losses (or log-probs) reduced or stored: the positions that reach a score."""
+
+    seq: int
+    t: float
+    pos: list[int]
+    val: list[float]
+
+
+@dataclass
 class Backward:
     """A backward pass reached a val-target loss; `pos` are the positions whose loss got a nonzero gradient."""
 
@@ -78,6 +88,7 @@ class Ledger:
     val_tokens: int = 0
     reads: list[Read] = field(default_factory=list)
     scores: list[Score] = field(default_factory=list)
+    counts: list[Count] = field(default_factory=list)
     backwards: list[Backward] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     uses: list[Use] = field(default_factory=list)
@@ -100,6 +111,7 @@ class Ledger:
         kinds = {
             "reads": Read,
             "scores": Score,
+            "counts": Count,
             "backwards": Backward,
             "steps": Step,
             "uses": Use,

@@ -92,8 +92,9 @@ def merge(static: AuditResult, trace: TraceOutcome) -> AuditResult:
 
 def _not_confirmed(rule: str, trace: TraceOutcome) -> str:
     if rule == "causality":
-        probes = "; ".join(describe(p) for p in trace.probes) or "no probe ran"
-        return f"the runtime causality probe found no leak ({probes})"
+        if not trace.probes:
+            return "the runtime causality probe did not run, so the trace neither confirms nor refutes it"
+        return f"the runtime causality probe found no leak ({'; '.join(describe(p) for p in trace.probes)})"
     return "the toy-scale run did not show it (the path may not run at toy scale, or the static match is wrong)"
 
 

@@ -9,10 +9,10 @@ is exercised: its chunk is scored before the training that sees k.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from auditor.trace.checks import RuntimeFinding, pure_scores
+from auditor.trace.checks import RuntimeFinding, scored
 from auditor.trace.ledger import Ledger
 from auditor.trace.runner import RunConfig, RunResult, run
 
@@ -30,11 +30,11 @@ class ProbeResult:
 
     @property
     def leaks(self) -> bool:
-        return not self.reason and (self.max_diff_before > TOLERANCE or self.row_diff_at_k > TOLERANCE)
+        return not self.reason and (self.max_diff_before > TOLERANCE or self.row_diff_at_k > TOLERANCE)  # nan: False
 
 
 def choose_k(ledger: Ledger) -> int | None:
-    pure = [s for s in pure_scores(ledger) if len(s.pos) >= 8]
+    pure = [s for s in scored(ledger) if len(s.pos) >= 8]
     if not pure:
         return None
     first_train = min((b.seq for b in ledger.backwards if b.pos), default=None)
@@ -78,26 +78,32 @@ def probe(
 
 
 def _with(config: RunConfig, perturb: dict[int, int], watch: tuple[int, ...]) -> RunConfig:
-    return RunConfig(config.device, config.timeout, True, perturb, watch, config.env)
+    return replace(config, traced=True, perturb=perturb, watch=watch)
 
 
 def compare(ref: RunResult, alt: RunResult, k: int, label: str) -> ProbeResult:
     if not ref.ok or not alt.ok or ref.ledger is None or alt.ledger is None:
         return ProbeResult(k, label, 0.0, 0.0, None, ref.reason or alt.reason or "no ledger")
-    a, b = pure_scores(ref.ledger), pure_scores(alt.ledger)
+    a, b = scored(ref.ledger), scored(alt.ledger)
     if len(a) != len(b):
         return ProbeResult(k, label, float("inf"), float("nan"), None, "")
-    worst, where, row = 0.0, None, 0.0
+    worst, where = 0.0, None
     for ea, eb in zip(a, b):
         if ea.pos != eb.pos:
             return ProbeResult(k, label, float("inf"), float("nan"), None, "")
         for p, va, vb in zip(ea.pos, ea.val, eb.val):
             if p < k and abs(va - vb) > worst:
                 worst, where = abs(va - vb), p
-        ra, rb = ea.rows.get(str(k)), eb.rows.get(str(k))
-        if ra and rb:
-            row = max(row, max(abs(x - y) for x, y in zip(ra, rb)))
-    return ProbeResult(k, label, worst, row, where)
+    return ProbeResult(k, label, worst, _row_diff(ref.ledger, alt.ledger, k), where)
+
+
+def _row_diff(a: Ledger, b: Ledger, k: int) -> float:
+    """The distribution at k from the first loss that computed it (later ones may follow training on k)."""
+    ra = next((s.rows[str(k)] for s in a.scores if str(k) in s.rows), None)
+    rb = next((s.rows[str(k)] for s in b.scores if str(k) in s.rows), None)
+    if not ra or not rb:
+        return float("nan")
+    return max(abs(x - y) for x, y in zip(ra, rb))
 
 
 def probe_findings(results: list[ProbeResult], explained: bool) -> list[RuntimeFinding]:

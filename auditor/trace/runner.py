@@ -31,6 +31,7 @@ class RunConfig:
     perturb: dict[int, int] = field(default_factory=dict)  # val position -> replacement token
     watch: tuple[int, ...] = ()  # val positions whose full distribution is recorded
     env: dict[str, str] = field(default_factory=dict)  # extra knobs, override the toy values
+    launch_env: dict[str, str] = field(default_factory=dict)  # the record's launch command; toy values win
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def dataset(vocab_size: int = VOCAB, root: Path | None = None):
 
 def child_env(code: str, data, config: RunConfig, cuda_to_cpu: bool) -> dict[str, str]:
     env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
+    env.update(config.launch_env)  # feature switches as the record ran them (TTT_ENABLED=1, ...)
     env.update(toy_env(code))
     env.update(data.env())
     env.update(config.env)

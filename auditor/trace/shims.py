@@ -26,6 +26,7 @@ def install(cuda_to_cpu: bool) -> None:
     """Install the shims; each one notes in USED when the script first relies on it."""
     _no_network()
     torch.compile = _compile  # type: ignore[assignment]
+    torch.inference_mode = _InferenceMode  # type: ignore[misc]
     _flash_attention()
     _single_process_distributed()
     if cuda_to_cpu:
@@ -39,6 +40,15 @@ def _compile(model=None, *args, **kwargs):
     if model is None:
         return lambda fn: fn
     return model
+
+
+class _InferenceMode(torch.no_grad):
+    """inference_mode as no_grad: eager code (compile is off) may reuse a cache built while scoring in training,
+    which inference tensors forbid; for the ledger both mean "no graph"."""
+
+    def __init__(self, mode: bool = True):
+        super().__init__()
+        _used("inference_mode -> no_grad")
 
 
 def _no_network() -> None:

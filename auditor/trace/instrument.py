@@ -33,7 +33,7 @@ STRUCTURAL = frozenset(
     "__getitem__ view reshape flatten unflatten squeeze unsqueeze contiguous clone detach to cuda cpu long int short "
     "int32 int64 type narrow select permute transpose t expand expand_as repeat unfold roll flip view_as reshape_as "
     "movedim moveaxis tile broadcast_to pin_memory type_as float double half bfloat16 pad split chunk unbind "
-    "tensor_split cat concat concatenate stack hstack vstack index_select as_strided squeeze_ unsqueeze_".split()
+    "tensor_split cat concat concatenate stack hstack vstack as_strided squeeze_ unsqueeze_".split()
 )
 ELEMENTWISE = frozenset(
     "add sub mul div true_divide floor_divide remainder fmod bitwise_xor bitwise_and bitwise_or bitwise_left_shift "
@@ -249,8 +249,6 @@ class Recorder:
             return out
         src = _src(tracked)
         hashed = any(a._pg_hashed for a in tracked)
-        if name in ("index_select",) and not _is_tracked(args[0]):
-            return _plain(out)
         shadow = self._shadow_call(func, name, args, kwargs, out)
         if shadow is None:
             return _plain(out) if isinstance(out, torch.Tensor) else out

@@ -118,28 +118,47 @@ def _order_finding(rule: str, hits: list[tuple[Backward, list[int]]], first: dic
 
 
 def rescore(ledger: Ledger) -> list[RuntimeFinding]:
-    """Positions scored, trained on, then scored again: the later score is the one a run reports last."""
+    """Positions scored, trained on, then scored again (the later score is what a run reports last).
+
+    Score-first training that is followed by another pass is `rescore`: the position was trained on right after
+    its own score. Training in a separate adaptation phase, after an earlier (diagnostic) pass happened to score
+    the position, is pre-eval TTT: `prequant-ttt`.
+    """
+    events = scored(ledger)
     first = _first_scores(ledger)
     trained_at: dict[int, int] = {}
     for b in ledger.backwards:
         for p in b.pos:
             trained_at.setdefault(p, b.seq)
     again: dict[int, int] = {}
-    for s in scored(ledger):
+    for s in events:
         for p in s.pos:
             t = trained_at.get(p)
             if t is not None and first.get(p, 0) < t < s.seq:
                 again.setdefault(p, s.seq)
-    if not again:
-        return []
-    p0 = min(again)
+    buckets: dict[str, list[int]] = {}
+    for p in again:
+        before = [s for s in events if s.seq < trained_at[p]]
+        rule = "rescore" if before and p in set(before[-1].pos) else "prequant-ttt"
+        buckets.setdefault(rule, []).append(p)
+    return [_again_finding(rule, sorted(ps), first, trained_at, again) for rule, ps in buckets.items()]
+
+
+_AGAIN_MESSAGES = {
+    "rescore": "{n} validation positions were scored again after the model was trained on them",
+    "prequant-ttt": "{n} validation positions were trained on in an adaptation phase and then scored again (an "
+    "earlier pass had scored them: pre-eval TTT behind a diagnostic eval)",
+}
+
+
+def _again_finding(rule, positions, first, trained_at, again) -> RuntimeFinding:
+    p0 = positions[0]
     evidence = (
         f"position {p0}: scored at event {first[p0]}, trained on at event {trained_at[p0]}, scored again at "
         f"event {again[p0]}",
-        f"{len(again)} positions re-scored after adaptation (positions {_range(list(again))})",
+        f"{len(positions)} positions (positions {_range(positions)})",
     )
-    msg = f"{len(again)} validation positions were scored again after the model was trained on them"
-    return [RuntimeFinding("rescore", "illegal", msg, evidence)]
+    return RuntimeFinding(rule, "illegal", _AGAIN_MESSAGES[rule].format(n=len(positions)), evidence)
 
 
 def target_in_hash(ledger: Ledger) -> list[RuntimeFinding]:
@@ -232,10 +251,16 @@ LEDGER_CHECKS = (training_order, rescore, target_in_hash, normalization, val_cal
 
 
 def check_ledger(ledger: Ledger) -> list[RuntimeFinding]:
-    findings = []
+    """All ledger findings, one per rule (two checks can both see pre-eval TTT: their evidence is joined)."""
+    by_rule: dict[str, RuntimeFinding] = {}
     for check in LEDGER_CHECKS:
-        findings.extend(check(ledger))
-    return findings
+        for f in check(ledger):
+            if f.rule in by_rule:
+                kept = by_rule[f.rule]
+                by_rule[f.rule] = RuntimeFinding(f.rule, kept.severity, kept.message, kept.evidence + f.evidence)
+            else:
+                by_rule[f.rule] = f
+    return list(by_rule.values())
 
 
 def observed(ledger: Ledger) -> Observed:

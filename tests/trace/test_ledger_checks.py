@@ -70,3 +70,12 @@ def test_val_inputs_without_a_loss_are_calibration():
     ledger.uses.insert(0, Use(5, 0.0, list(range(500, 600))))  # nothing scores these
     [finding] = val_calibration(ledger)
     assert finding.rule == "val-calibration" and "100 validation positions" in finding.message
+
+
+def test_adaptation_after_a_diagnostic_pass_is_prequant_not_rescore():
+    ledger = Ledger(val_tokens=20, train_backward_seqs=[1])
+    ledger.scores = [_score(10, 0, range(1, 11)), _score(20, 1, range(1, 11), grad=True), _score(40, 2, range(1, 11))]
+    ledger.scores.insert(1, _score(15, 3, range(11, 15)))  # the diagnostic pass ends on other positions
+    ledger.backwards = [Backward(21, 0.0, 1, list(range(1, 11)))]
+    ledger.steps = [Step(22, 0.0, 1, True, False)]
+    assert [(f.rule, f.message.split()[0]) for f in rescore(ledger)] == [("prequant-ttt", "10")]

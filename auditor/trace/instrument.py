@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch._C import DisableTorchFunctionSubclass
 
+from auditor.trace import nptrack
 from auditor.trace.ledger import Backward, Count, Ledger, Read, Score, Step, TableRead, Use
 
 HEADER_BYTES = 256 * 4
@@ -178,6 +179,9 @@ class Recorder:
 
     def from_array(self, arr: np.ndarray, tensor: torch.Tensor) -> torch.Tensor:
         """Wrap a tensor made from a numpy array when the array holds stream tokens."""
+        if isinstance(arr, nptrack.TrackedArray) and arr._pg_dep is not None:
+            dep = torch.from_numpy(np.ascontiguousarray(arr._pg_dep)).reshape(tensor.shape)
+            return _wrap(tensor, dep, arr._pg_src, arr._pg_hashed)
         if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "iu" or arr.size == 0:
             return tensor
         found = self._by_address(arr)
@@ -234,9 +238,9 @@ class Recorder:
             if name in REDUCTIONS and _is_tracked(args[0]) and args[0]._pg_src == "score":
                 self._count(args[0])
             out = func(*args, **kwargs)
-            if name == "numpy" and _is_tracked(args[0]):
+            if name == "numpy" and _is_tracked(args[0]) and args[0]._pg_src == "val":
                 self._register_numpy(args[0], out)
-                return out
+                return nptrack.track(out, args[0]._pg_dep.cpu().numpy(), args[0]._pg_hashed)
             if name in STRUCTURAL:
                 return self._structural(func, name, args, kwargs, out)
             if name in ELEMENTWISE and isinstance(out, torch.Tensor):
@@ -576,17 +580,19 @@ def _hook_torch(rec: Recorder) -> None:
     orig_from_numpy, orig_as_tensor, orig_tensor = torch.from_numpy, torch.as_tensor, torch.tensor
 
     def from_numpy(arr):
-        return rec.from_array(arr, orig_from_numpy(arr))
+        return rec.from_array(arr, orig_from_numpy(nptrack.plain(arr)))
 
     def as_tensor(data, *args, **kwargs):
-        out = orig_as_tensor(data, *args, **kwargs)
+        out = orig_as_tensor(nptrack.plain(data), *args, **kwargs)
         return rec.from_array(data, out) if isinstance(data, np.ndarray) else out
 
     def tensor(data, *args, **kwargs):
-        out = orig_tensor(data, *args, **kwargs)
+        out = orig_tensor(nptrack.plain(data), *args, **kwargs)
         return rec.from_array(data, out) if isinstance(data, np.ndarray) else out
 
     torch.from_numpy, torch.as_tensor, torch.tensor = from_numpy, as_tensor, tensor
+    nptrack.TrackedArray.on_table_read = lambda dep: rec._table_read(torch.from_numpy(np.array(dep)), None)
+    nptrack.hook_tables()
 
 
 def finish(rec: Recorder, cwd: Path, ledger_path: Path) -> None:

@@ -7,6 +7,7 @@ Training ends at the last backward through a train-data loss; evaluation starts 
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 from auditor.trace.ledger import Backward, Count, Ledger, Score
@@ -120,9 +121,9 @@ def _order_finding(rule: str, hits: list[tuple[Backward, list[int]]], first: dic
 def rescore(ledger: Ledger) -> list[RuntimeFinding]:
     """Positions scored, trained on, then scored again (the later score is what a run reports last).
 
-    Score-first training that is followed by another pass is `rescore`: the position was trained on right after
-    its own score. Training in a separate adaptation phase, after an earlier (diagnostic) pass happened to score
-    the position, is pre-eval TTT: `prequant-ttt`.
+    Score-first training followed by another pass is `rescore`: the position was scored in the scoring run right
+    before the backward that first trained on it. Training in a separate adaptation phase, after an earlier
+    (diagnostic) pass happened to score the position, is pre-eval TTT: `prequant-ttt`.
     """
     events = scored(ledger)
     first = _first_scores(ledger)
@@ -136,11 +137,13 @@ def rescore(ledger: Ledger) -> list[RuntimeFinding]:
             t = trained_at.get(p)
             if t is not None and first.get(p, 0) < t < s.seq:
                 again.setdefault(p, s.seq)
+    backwards = sorted([b.seq for b in ledger.backwards] + ledger.train_backward_seqs)
     buckets: dict[str, list[int]] = {}
     for p in again:
-        before = [s for s in events if s.seq < trained_at[p]]
-        rule = "rescore" if before and p in set(before[-1].pos) else "prequant-ttt"
-        buckets.setdefault(rule, []).append(p)
+        t = trained_at[p]
+        prev = backwards[bisect.bisect_left(backwards, t) - 1] if bisect.bisect_left(backwards, t) else 0
+        run = {q for s in events if prev < s.seq < t for q in s.pos}
+        buckets.setdefault("rescore" if p in run else "prequant-ttt", []).append(p)
     return [_again_finding(rule, sorted(ps), first, trained_at, again) for rule, ps in buckets.items()]
 
 

@@ -17,6 +17,7 @@ import glob
 import os
 import re
 import time
+import weakref
 from functools import partial
 from pathlib import Path
 
@@ -155,7 +156,8 @@ class Recorder:
         self.version = 0
         self.watch: set[int] = set()
         self.streams: Streams | None = None
-        self.buffers: list[tuple[int, int, int, str, int]] = []  # (start addr, end addr, itemsize, split, pos0)
+        # (start addr, end addr, itemsize, split, pos0, weakref): token arrays read from the shards, by address
+        self.buffers: list[tuple[int, int, int, str, int, weakref.ref]] = []
         self._starts: list[int] = []
 
     # -- bookkeeping ---------------------------------------------------------------------------------------------
@@ -165,7 +167,7 @@ class Recorder:
 
     def register_buffer(self, arr: np.ndarray, split: str, pos0: int) -> None:
         start = arr.__array_interface__["data"][0]
-        entry = (start, start + arr.nbytes, arr.itemsize, split, pos0)
+        entry = (start, start + arr.nbytes, arr.itemsize, split, pos0, weakref.ref(arr))
         i = bisect.bisect(self._starts, start)
         self._starts.insert(i, start)
         self.buffers.insert(i, entry)
@@ -197,8 +199,8 @@ class Recorder:
         i = bisect.bisect(self._starts, start) - 1
         if i < 0:
             return None
-        b_start, b_end, itemsize, split, pos0 = self.buffers[i]
-        if start >= b_end or arr.itemsize != itemsize:
+        b_start, b_end, itemsize, split, pos0, alive = self.buffers[i]
+        if start >= b_end or arr.itemsize != itemsize or alive() is None:  # freed: the address may be reused
             return None
         first = pos0 + (start - b_start) // itemsize
         steps = [s // itemsize for s in arr.strides]

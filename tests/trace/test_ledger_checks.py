@@ -73,9 +73,13 @@ def test_val_inputs_without_a_loss_are_calibration():
 
 
 def test_adaptation_after_a_diagnostic_pass_is_prequant_not_rescore():
+    """A diagnostic pass scores 1..10, then two adaptation batches train on 1..5 and 6..10, then the final pass.
+    The first batch directly follows a scoring run, as score-first training would (rescore); the second is
+    adaptation on positions no scoring run just covered (pre-eval TTT)."""
     ledger = Ledger(val_tokens=20, train_backward_seqs=[1])
-    ledger.scores = [_score(10, 0, range(1, 11)), _score(20, 1, range(1, 11), grad=True), _score(40, 2, range(1, 11))]
-    ledger.scores.insert(1, _score(15, 3, range(11, 15)))  # the diagnostic pass ends on other positions
-    ledger.backwards = [Backward(21, 0.0, 1, list(range(1, 11)))]
-    ledger.steps = [Step(22, 0.0, 1, True, False)]
-    assert [(f.rule, f.message.split()[0]) for f in rescore(ledger)] == [("prequant-ttt", "10")]
+    ledger.scores = [_score(10, 0, range(1, 11)), _score(40, 3, range(1, 11))]
+    ledger.scores += [_score(20, 1, range(1, 6), grad=True), _score(22, 2, range(6, 11), grad=True)]
+    ledger.backwards = [Backward(21, 0.0, 1, list(range(1, 6))), Backward(23, 0.0, 2, list(range(6, 11)))]
+    ledger.steps = [Step(22, 0.0, 1, True, False), Step(24, 0.0, 2, True, False)]
+    found = {f.rule: f.message.split()[0] for f in rescore(ledger)}
+    assert found == {"rescore": "5", "prequant-ttt": "5"}

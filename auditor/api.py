@@ -19,6 +19,7 @@ from auditor.load.errors import Unanalyzable
 from auditor.load.source import LoadedSource, load
 from auditor.model import (
     AuditResult,
+    RecordReview,
     CheckOutcome,
     CheckStatus,
     Claims,
@@ -28,6 +29,7 @@ from auditor.model import (
     SourceInfo,
     Verdict,
 )
+from auditor.record.review import baseline_from, is_record_folder, record_facts, run_checks, summary
 from auditor.techniques import detect
 
 DEFAULT_MAX_BYTES = 1_000_000
@@ -39,6 +41,8 @@ class Options:
     ignore: frozenset[str] = frozenset()
     max_bytes: int = DEFAULT_MAX_BYTES
     env: dict[str, str] = field(default_factory=dict)  # extra environment the submitted run used
+    baseline_bpb: float | None = None  # what a record is compared with (seeds-significance)
+    baseline_logs: str | None = None  # a folder of the previous record's logs
 
 
 def parse(code: str) -> cst.Module:
@@ -70,8 +74,8 @@ def run_evidence(source: LoadedSource) -> RunEvidence:
     return RunEvidence(source.claims.title or "", source.log_lines)
 
 
-def _enabled(options: Options) -> list[str]:
-    rules = list(load_catalog())
+def _enabled(options: Options, kind: str = "code") -> list[str]:
+    rules = [rule for rule, spec in load_catalog().items() if spec.kind == kind]
     if options.select:
         rules = [r for r in rules if r in options.select]
     return [r for r in rules if r not in options.ignore]
@@ -86,7 +90,8 @@ def _outcome(rule: str, result: CheckResult) -> CheckOutcome:
     if any(f.severity is Severity.NEEDS_REVIEW for f in findings):
         return CheckOutcome(rule, spec.check_title, CheckStatus.HOLD, findings[0].message, lines)
     if findings:
-        return CheckOutcome(rule, spec.check_title, CheckStatus.DISABLED, findings[0].message, lines)
+        status = CheckStatus.NOTE if spec.kind == "record" else CheckStatus.DISABLED
+        return CheckOutcome(rule, spec.check_title, status, findings[0].message, lines)
     if result.present:
         return CheckOutcome(rule, spec.check_title, CheckStatus.CLEAR, result.note, lines)
     return CheckOutcome(rule, spec.check_title, CheckStatus.NOT_PRESENT)
@@ -146,7 +151,25 @@ def audit_path(path: str, options: Options | None = None) -> AuditResult:
         findings = tuple(sorted(findings + extra, key=lambda f: f.sort_key))
         outcomes = tuple(_worse(a, b, name) for a, b in zip(outcomes, extra_outcomes))
         techniques += tuple(t for t in extra_techniques if t not in techniques)
-    return AuditResult(path, verdict_of(findings), findings, outcomes, techniques, info, source.claims)
+    record = None
+    if source.folder is not None and is_record_folder(source.folder):
+        extra, record = review_folder(source, findings, options)
+        findings = findings + extra
+    return AuditResult(path, verdict_of(findings), findings, outcomes, techniques, info, source.claims, record=record)
+
+
+def review_folder(
+    source: LoadedSource, code_findings: tuple[Finding, ...], options: Options
+) -> tuple[tuple[Finding, ...], RecordReview]:
+    """The record review of the script's folder: its findings and the summary the review's key line shows."""
+    assert source.folder is not None
+    code_rules = frozenset(f.rule for f in code_findings if f.severity.rank >= Severity.NEEDS_REVIEW.rank)
+    baseline = baseline_from(options.baseline_bpb, options.baseline_logs)
+    wrapped = source.wrapper is not None
+    facts = record_facts(source.folder, source.script, source.siblings, code_rules, baseline, wrapped)
+    results = run_checks(facts, _enabled(options, "record"))
+    findings = tuple(f for _, result in results for f in result.findings)
+    return findings, summary(facts, tuple(_outcome(rule, result) for rule, result in results))
 
 
 def _audit_sibling(

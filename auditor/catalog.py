@@ -6,7 +6,7 @@ Renderers (SARIF rule metadata, `explain`, the review's check titles) read only 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
@@ -50,6 +50,8 @@ class RuleSpec:
     known_problems: str = ""
     tags: tuple[str, ...] = ()
     order: int = 100  # position of the check in the review
+    kind: str = "code"  # "code": checked on the script; "record": on the folder's logs and submission.json
+    options: dict = field(default_factory=dict, hash=False, compare=False)  # limits a checker reads
 
 
 def _parse(name: str, text: str) -> RuleSpec:
@@ -66,6 +68,10 @@ def _parse(name: str, text: str) -> RuleSpec:
     fields = {key: value for key, value in data.items() if key in known}
     fields["severity"] = Severity(data["severity"])
     fields["tags"] = tuple(data.get("tags", ()))
+    if fields.get("kind", "code") not in ("code", "record"):
+        raise CatalogError(f"rules/{name}: kind must be 'code' or 'record'")
+    if not isinstance(fields.get("options", {}), dict):
+        raise CatalogError(f"rules/{name}: options must be a table")
     return RuleSpec(**fields)
 
 

@@ -1,4 +1,4 @@
-"""Command line: `pgolf-audit PATH...`, `pgolf-audit facts PATH`, `pgolf-audit rules`, `pgolf-audit explain RULE`.
+"""Command line: `pgolf-audit PATH...`, `facts PATH`, `rules`, `explain RULE`, `compare OLD NEW`, `data ...`.
 
 Exit codes: 0 nothing at or above --fail-on; 1 something at or above it (unanalyzable counts: fail closed);
 2 usage, tool or input error (missing path, folder without a script, malformed submission.json, bad flag).
@@ -54,6 +54,8 @@ def _audit_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ignore", nargs="+", default=[], metavar="RULE")
     parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help="largest script audited")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    parser.add_argument("--baseline-bpb", type=float, metavar="X", help="compare a record with this val_bpb")
+    parser.add_argument("--baseline-logs", metavar="DIR", help="compare a record with the runs in DIR's logs")
     parser.add_argument("--version", action="version", version=f"pgolf-audit {__version__}")
     return parser
 
@@ -96,7 +98,10 @@ def _fails(report: Report, fail_on: str) -> bool:
 def run_audit(argv: Sequence[str]) -> int:
     args = _audit_parser().parse_args(argv)
     writes = _writes(args.write)
-    options = Options(select=_rules(args.select), ignore=_rules(args.ignore), max_bytes=args.max_bytes)
+    if args.baseline_bpb is not None and args.baseline_logs is not None:
+        raise UsageError("give --baseline-bpb or --baseline-logs, not both")
+    options = Options(select=_rules(args.select), ignore=_rules(args.ignore), max_bytes=args.max_bytes,
+                      baseline_bpb=args.baseline_bpb, baseline_logs=args.baseline_logs)
     results, errors = [], 0
     for path in args.paths:
         try:
@@ -129,8 +134,10 @@ def run_audit(argv: Sequence[str]) -> int:
 def run_rules(argv: Sequence[str]) -> int:
     parser = _Parser(prog="pgolf-audit rules", description="List the rule catalogue.")
     parser.parse_args(argv)
-    for spec in load_catalog().values():
-        print(f"{spec.id:<22} {spec.severity.value:<13} {spec.title}")
+    specs = load_catalog().values()
+    width = max(len(spec.id) for spec in specs)
+    for spec in specs:
+        print(f"{spec.id:<{width}}  {spec.kind:<6}  {spec.severity.value:<12}  {spec.title}")
     return EXIT_OK
 
 
@@ -194,6 +201,19 @@ def run_facts(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def run_compare(argv: Sequence[str]) -> int:
+    from auditor.record.compare import compare, read_side, render_json, render_text
+
+    parser = _Parser(prog="pgolf-audit compare", description="Per-seed results and the significance of NEW's gain.")
+    parser.add_argument("old", metavar="OLD", help="the previous record's folder")
+    parser.add_argument("new", metavar="NEW", help="the submission's folder")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    args = parser.parse_args(argv)
+    comparison = compare(read_side(args.old), read_side(args.new))
+    sys.stdout.write(render_json(comparison) if args.format == "json" else render_text(comparison))
+    return EXIT_OK
+
+
 def run_data_command(argv: Sequence[str]) -> int:
     from auditor.data.cli import run_data  # numpy/sentencepiece only when asked for
 
@@ -205,6 +225,7 @@ COMMANDS = {
     "explain": run_explain,
     "facts": run_facts,
     "data": run_data_command,
+    "compare": run_compare,
     "trace": run_trace,
 }
 

@@ -41,6 +41,7 @@ class CheckStatus(str, Enum):
     CLEAR = "CLEAR"
     NOT_PRESENT = "NOT PRESENT"
     DISABLED = "DISABLED"  # present but unreachable with the default environment
+    NOTE = "NOTE"  # a record check with notes only (info findings): nothing that blocks the submission
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,53 @@ class Claims:
 
 
 @dataclass(frozen=True, slots=True)
+class RunSummary:
+    """One training run as its log shows it (the record review's per-seed row)."""
+
+    log: str  # the log file, relative to the folder
+    seed: str | None
+    stage: str | None  # the score stage reported as final: "legal_ttt", "final_int8_zlib_roundtrip" ...
+    val_bpb: float | None
+    val_loss: float | None
+    steps: int | None = None
+    step_avg_ms: float | None = None
+    train_s: float | None = None
+    eval_s: float | None = None  # the timed region of the final stage
+    eval_end_to_end_s: float | None = None  # every timed evaluation segment after training
+    calibration_s: float | None = None
+    bytes_total: int | None = None
+    bytes_code: int | None = None
+    val_tokens: int | None = None
+    train_shards: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Significance:
+    """The gain over a baseline in nats per token (val_loss) and its one-sided Welch t-test."""
+
+    baseline: str  # what it was compared with: "--baseline-bpb 1.2244" or a folder
+    gain_nats: float  # baseline mean loss - this mean loss (positive: better)
+    required_nats: float
+    t: float
+    p: float  # for gain >= required_nats; nan when it cannot be computed
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordReview:
+    """What the folder's logs and submission.json show; its checks come after the code checks in the review."""
+
+    runs: tuple[RunSummary, ...] = ()
+    checks: tuple[CheckOutcome, ...] = ()
+    mean_bpb: float | None = None
+    std_bpb: float | None = None
+    mean_loss: float | None = None
+    max_bytes: int | None = None
+    shipped_code_bytes: int | None = None
+    significance: Significance | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AuditResult:
     path: str  # as given on the command line
     verdict: Verdict
@@ -114,6 +162,7 @@ class AuditResult:
     source: SourceInfo | None = None
     claims: Claims = field(default_factory=Claims)
     error: str | None = None  # why the file is unanalyzable, one sentence
+    record: RecordReview | None = None  # a records folder's logs and claims; None for a lone script
     runtime: tuple[str, ...] = ()  # summary lines of a runtime trace (pgolf-audit trace); empty when none ran
 
 

@@ -55,7 +55,7 @@ _PREFIX = re.compile(
 
 # --- run boundaries and identity
 _HEADER = re.compile(
-    r"^(?:Hyperparameters\b|seed[:=]\s*\d|model_params[:=]|train_loader:|val_loader:|train_shards[:=]|val_tokens[:=]"
+    r"^(?:Hyperparameters\b|seed[:=]\s*\d|model_params[:=]|train_loader:|train_shards[:=]"
     r"|Running (?:Python|PyTorch)\b)"
 )
 _SEED_LINE = re.compile(r"^seed[:=]\s*(\d+)\b", re.IGNORECASE)
@@ -181,6 +181,8 @@ class LogRun:
     eval_times: tuple[Timing, ...] = ()  # other timed segments after training (no score lines), in log order
     total_eval_time_s: float | None = None  # `total_eval_time:508.8s`
     hparams: dict[str, str] = field(default_factory=dict, hash=False)  # the dump and `key:value` header lines
+    # the line each value was read from, for evidence: "train_time", "total_bytes", "val_tokens", "train_shards"
+    quotes: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     def best(self, stage: str) -> Score | None:
         """The last `_exact` score of `stage`, else its last score."""
@@ -340,6 +342,8 @@ class _RunBuilder:
         self.total_eval_s: float | None = None
         self.hparams: dict[str, str] = {}
         self.in_dump = False
+        self.quotes: dict[str, str] = {}  # field -> the line it was last read from
+        self.total_quotes: dict[str | None, str] = {}  # total label -> its line
 
     # ----------------------------------------------------------------------------------------- lines
 
@@ -365,9 +369,9 @@ class _RunBuilder:
     def _fingerprints(self, text: str) -> None:
         """Data and world-size facts that share lines with other facts (`train_shards:80 val_tokens:…`)."""
         if m := _VAL_TOKENS.search(text) or _VAL_LOADER_TOKENS.match(text):
-            self.val_tokens = _int(m.group(1))
+            self.val_tokens, self.quotes["val_tokens"] = _int(m.group(1)), text
         if m := _TRAIN_SHARDS.search(text):
-            self.train_shards = _int(m.group(1))
+            self.train_shards, self.quotes["train_shards"] = _int(m.group(1)), text
         if m := _WORLD_SIZE.search(text):
             self.world_size = _int(m.group(1))
 
@@ -395,7 +399,7 @@ class _RunBuilder:
         self.step, self.steps_total = _int(m.group(1)), _int(m.group(2))
         ms = _train_ms(text)
         if ms is not None:
-            self.step_train_ms = ms
+            self.step_train_ms, self.quotes["step_train_time"] = ms, text
         if avg := _STEP_AVG.search(text):
             self.step_avg_ms = _float(avg.group(1))
         return True
@@ -405,7 +409,7 @@ class _RunBuilder:
             return False
         self.started = self.recognised = self.stopped = True
         if (ms := _train_ms(text)) is not None:
-            self.stop_train_ms = ms
+            self.stop_train_ms, self.quotes["stop_train_time"] = ms, text
         if m := _STOP_STEP.search(text):
             self.stop_step, self.stop_total = _int(m.group(1)), _int(m.group(2))
         if m := _RESERVE.search(text):
@@ -424,6 +428,7 @@ class _RunBuilder:
             self.started = self.recognised = True
             if (value := _int(m.group(2))) is not None:
                 self.totals.append((m.group(1), value))
+                self.total_quotes[m.group(1)] = text
             return True
         if text.lower().startswith("gptq") and (m := _RESERVE.search(text)):
             self.reserve_s = _float(m.group(1))
@@ -437,6 +442,7 @@ class _RunBuilder:
                 self.models.append((m.group(1), value))
         if m := _SIZE_SUMMARY.search(text):
             found, self.loose_code, self.loose_total = True, _int(m.group(1)), _int(m.group(2))
+            self.total_quotes.setdefault(None, text)
             self.started = self.recognised = True
         if m := _CODE_LOOSE.search(text):
             found, self.loose_code = True, _int((m.group(1) or m.group(2)).replace(",", ""))
@@ -444,6 +450,7 @@ class _RunBuilder:
             value = _int((m.group(2) or m.group(3)).replace(",", ""))
             if value is not None:
                 found, self.loose_total = True, value
+                self.total_quotes.setdefault(None, text)
                 self.started = self.recognised = True
         return found
 
@@ -526,6 +533,12 @@ class _RunBuilder:
         reserve = self.reserve_s if self.reserve_s is not None else _float(self.hparams.get("gptq_reserve_seconds"))
         seed = self.seed_line if self.seed_line is not None else _int(self.hparams.get("seed"))
         calibration = tuple(self.calibration)
+        quotes = {k: v for k, v in self.quotes.items() if k in ("val_tokens", "train_shards")}
+        train_quote = self.quotes.get("stop_train_time" if self.stop_train_ms is not None else "step_train_time")
+        if train_quote:
+            quotes["train_time"] = train_quote
+        if total_label in self.total_quotes:
+            quotes["total_bytes"] = self.total_quotes[total_label]
         return (
             LogRun(
                 file=name,
@@ -554,6 +567,7 @@ class _RunBuilder:
                 eval_times=tuple(self.eval_times),
                 total_eval_time_s=self.total_eval_s,
                 hparams=dict(self.hparams),
+                quotes=quotes,
             ),
         )
 

@@ -251,9 +251,9 @@ def _imported_siblings(texts: list[str], script: Path, max_bytes: int, siblings:
 # ---------------------------------------------------------------------------------------------- claims
 
 
-def read_claims(folder: Path) -> Claims:
-    """Title, val_bpb, seeds and total bytes from submission.json (title falls back to README's `# ` heading)."""
-    data: object = {}
+def read_submission(folder: Path) -> object:
+    """submission.json parsed (None when the folder has none); malformed JSON is an InputError."""
+    data: object = None
     path = folder / "submission.json"
     if _safe_file(path, folder):
         try:
@@ -267,6 +267,12 @@ def read_claims(folder: Path) -> Claims:
             raise InputError(f"{path}: invalid JSON: nested too deeply") from None
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return data
+
+
+def read_claims(folder: Path) -> Claims:
+    """Title, val_bpb, seeds and total bytes from submission.json (title falls back to README's `# ` heading)."""
+    data = read_submission(folder)
     record = data if isinstance(data, dict) else {}
     title = record.get("name")
     title = title.strip() if isinstance(title, str) and title.strip() else _readme_title(folder)

@@ -95,7 +95,8 @@ def counts_text(result: AuditResult) -> str:
 
 
 def check_counts_text(result: AuditResult) -> str:
-    order = (CheckStatus.FOUND, CheckStatus.HOLD, CheckStatus.CLEAR, CheckStatus.NOT_PRESENT, CheckStatus.DISABLED)
+    order = (CheckStatus.FOUND, CheckStatus.HOLD, CheckStatus.CLEAR, CheckStatus.NOT_PRESENT, CheckStatus.DISABLED,
+             CheckStatus.NOTE)
     tally = {status: 0 for status in order}
     for outcome in result.checks:
         tally[outcome.status] += 1

@@ -15,7 +15,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from auditor.model import AuditResult, Evidence, Finding, Report, Severity, Verdict
+from auditor.model import AuditResult, Evidence, Finding, RecordReview, Report, Severity, Verdict
 from auditor.render.common import (
     COMPLIANCE,
     MERGE_CONDITION,
@@ -47,6 +47,7 @@ STATUS_STYLE = {
     "CLEAR": "green",
     "NOT PRESENT": "dim",
     "DISABLED": "yellow",
+    "NOTE": "cyan",
 }
 SYNTAX_THEME = "ansi_dark"  # follows the terminal's own palette
 
@@ -92,6 +93,13 @@ def _header(report: Report, result: AuditResult) -> RenderableType:
     bpb = format_bpb(claims.val_bpb) if claims.val_bpb is not None else "not claimed"
     seeds = f"{len(claims.seeds)} ({', '.join(claims.seeds)})" if claims.seeds else "not claimed"
     artifact = f"{claims.bytes_total:,} bytes" if claims.bytes_total is not None else "not claimed"
+    record = result.record
+    if record is not None and record.mean_bpb is not None:
+        scored = [run.seed or "?" for run in record.runs if run.val_bpb is not None]
+        bpb = f"{record.mean_bpb:.5f} (mean of the logs; claimed {bpb})"
+        seeds = f"{len(scored)} ({', '.join(scored)})"
+    if record is not None and record.max_bytes is not None:
+        artifact = f"{record.max_bytes:,} bytes (largest in the logs)"
     lines.append(Text.assemble(("BPB ", "dim"), bpb, ("  seeds ", "dim"), seeds, ("  artifact ", "dim"), artifact))
     if result.techniques:
         lines.append(Text.assemble(("techniques ", "dim"), ", ".join(result.techniques)))
@@ -101,6 +109,9 @@ def _header(report: Report, result: AuditResult) -> RenderableType:
 def _excerpt(finding: Finding) -> RenderableType:
     """One Syntax block when the hops are consecutive lines, else a table of hops with their line numbers."""
     evidence = finding.evidence
+    if all(hop.line is None for hop in evidence):  # quoted log lines (record findings): text, not code
+        return Group(*(Text.assemble((hop.text, "cyan"), ("  " + _flat(hop.note) if hop.note else "", "dim"))
+                       for hop in evidence))
     if consecutive(evidence):
         first = evidence[0].line or 1
         last = evidence[-1].line or first
@@ -180,16 +191,37 @@ def _summary(findings: list[Finding]) -> RenderableType:
     return table
 
 
+def _runs(record: RecordReview) -> RenderableType:
+    table = Table(title=Text("Runs in the logs", style="bold"), title_justify="left")
+    for name, justify in (("log", "left"), ("seed", "right"), ("stage", "left"), ("val_bpb", "right"),
+                          ("val_loss", "right"), ("train s", "right"), ("eval s timed/e2e", "right"),
+                          ("bytes", "right")):
+        table.add_column(name, justify=justify, overflow="fold")
+    for run in record.runs:
+        table.add_row(run.log, run.seed or "–", run.stage or "–", _num(run.val_bpb, ".5f"), _num(run.val_loss, ".5f"),
+                      _num(run.train_s, ".1f"), f"{_num(run.eval_s, '.1f')}/{_num(run.eval_end_to_end_s, '.1f')}",
+                      _num(run.bytes_total, ","))
+    return table
+
+
+def _num(value: float | int | None, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
 def _checks(result: AuditResult) -> RenderableType:
-    table = Table(title=Text("Checks", style="bold"), title_justify="left", show_lines=False)
+    return _check_table("Checks", "Check ", result.checks)
+
+
+def _check_table(title: str, prefix: str, outcomes) -> RenderableType:
+    table = Table(title=Text(title, style="bold"), title_justify="left", show_lines=False)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("check", overflow="fold")
     table.add_column("status", no_wrap=True)
     table.add_column("lines", overflow="fold")
     table.add_column("note", overflow="fold")
-    for number, outcome in enumerate(result.checks, 1):
+    for number, outcome in enumerate(outcomes, 1):
         table.add_row(
-            Text(f"Check {number}"),
+            Text(f"{prefix}{number}"),
             Text(check_title(outcome.rule, outcome.title)),
             Text(outcome.status.value, style=STATUS_STYLE.get(outcome.status.value, "")),
             Text(", ".join(f"L{n}" for n in outcome.lines)),
@@ -239,6 +271,10 @@ def _result(report: Report, result: AuditResult) -> list[RenderableType]:
         parts += [Text(f"  - {line}") for line in result.runtime]
     if result.checks:
         parts += [Text(""), _checks(result)]
+    if result.record is not None:
+        if result.record.runs:
+            parts += [Text(""), _runs(result.record)]
+        parts += [Text(""), _check_table("Record checks", "R", result.record.checks)]
     parts += [Text(""), _verdict(result)]
     return parts
 

@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import asdict
 
-from auditor.model import AuditResult, CheckOutcome, Claims, Evidence, Finding, Report, SourceInfo
+from auditor.model import AuditResult, CheckOutcome, Claims, Evidence, Finding, RecordReview, Report, SourceInfo
 from auditor.render.common import check_title, sorted_findings
 
 SCHEMA_VERSION = 1
@@ -66,6 +68,24 @@ def _finding(finding: Finding, traced: bool) -> dict:
     }
 
 
+def _record(record: RecordReview | None) -> dict | None:
+    if record is None:
+        return None
+    significance = asdict(record.significance) if record.significance is not None else None
+    if significance is not None:  # JSON has no NaN
+        significance.update({k: None for k in ("t", "p") if math.isnan(significance[k])})
+    return {
+        "runs": [asdict(run) for run in record.runs],
+        "checks": [_check(outcome) for outcome in record.checks],
+        "mean_bpb": record.mean_bpb,
+        "std_bpb": record.std_bpb,
+        "mean_loss": record.mean_loss,
+        "max_bytes": record.max_bytes,
+        "shipped_code_bytes": record.shipped_code_bytes,
+        "significance": significance,
+    }
+
+
 def _result(result: AuditResult) -> dict:
     return {
         "path": result.path,
@@ -76,6 +96,7 @@ def _result(result: AuditResult) -> dict:
         "techniques": list(result.techniques),
         "checks": [_check(outcome) for outcome in result.checks],
         "findings": [_finding(finding, bool(result.runtime)) for finding in sorted_findings(result)],
+        "record": _record(result.record),
         **({"runtime": list(result.runtime)} if result.runtime else {}),
     }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from auditor.model import AuditResult, CheckOutcome, Evidence, Finding, Report, Verdict
+from auditor.model import AuditResult, CheckOutcome, Evidence, Finding, RecordReview, Report, Verdict
 from auditor.render.common import (
     CLEAN_REASON,
     COMPLIANCE,
@@ -100,19 +100,63 @@ def _indent(text: str, width: int) -> str:
 
 
 def _key_line(result: AuditResult) -> str:
-    claims = result.claims
+    claims, record = result.claims, result.record
     bpb = format_bpb(claims.val_bpb) if claims.val_bpb is not None else "not claimed"
     if claims.seeds:
         seeds = f"{len(claims.seeds)} ({', '.join(_untrusted(seed) for seed in claims.seeds)})"
     else:
         seeds = "not claimed"
     artifact = f"{claims.bytes_total:,} bytes" if claims.bytes_total is not None else "not claimed"
+    if record is not None and record.mean_bpb is not None:  # what the logs show wins; the claim stays beside it
+        scored = [run for run in record.runs if run.val_bpb is not None]
+        claimed = f" (claimed {bpb})" if claims.val_bpb is not None else ""
+        bpb = f"{record.mean_bpb:.5f} mean of {len(scored)} run(s) in the logs{claimed}"
+        seeds = f"{len(scored)} ({', '.join(_untrusted(run.seed or '?') for run in scored)})"
+    if record is not None and record.max_bytes is not None:
+        artifact = f"{record.max_bytes:,} bytes (largest over the logs)"
     reason = compliance_reason(result)
     reason = _untrusted(reason) if result.verdict is Verdict.UNANALYZABLE else _inline(reason)
     return (
         f"**BPB:** {bpb} | **Seeds:** {seeds} | **Artifact:** {artifact} | "
         f"**Compliance:** {COMPLIANCE[result.verdict]} — {reason}"
     )
+
+
+def _number(value: float | int | None, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def _is_record(finding: Finding) -> bool:
+    spec = rule_spec(finding.rule)
+    return spec is not None and spec.kind == "record"
+
+
+def _record_section(record: RecordReview | None) -> str:
+    """The per-run table and the numbered record checks."""
+    if record is None:
+        return ""
+    parts = ["### Record checks"]
+    if record.runs:
+        rows = ["| log | seed | stage | val_bpb | val_loss | steps | train s | eval s (timed / end to end) | bytes |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        for run in record.runs:
+            rows.append(
+                f"| {_untrusted(run.log)} | {_untrusted(run.seed or '–')} | {_untrusted(run.stage or '–')} | "
+                f"{_number(run.val_bpb, '.5f')} | {_number(run.val_loss, '.5f')} | {_number(run.steps, ',')} | "
+                f"{_number(run.train_s, '.1f')} | {_number(run.eval_s, '.1f')} / "
+                f"{_number(run.eval_end_to_end_s, '.1f')} | {_number(run.bytes_total, ',')} |"
+            )
+        parts.append("\n".join(rows))
+        if record.mean_bpb is not None:
+            spread = f" ± {record.std_bpb:.5f}" if record.std_bpb is not None else ""
+            parts.append(f"Mean val_bpb {record.mean_bpb:.5f}{spread}" + (
+                f", mean val_loss {record.mean_loss:.5f} nats" if record.mean_loss is not None else "") + ".")
+    else:
+        parts.append("No run was found in the folder's logs.")
+    if record.checks:
+        parts.append("\n".join(
+            _check_line(f"R{n}", outcome) for n, outcome in enumerate(record.checks, 1)))
+    return "\n\n".join(parts)
 
 
 def _what_this_does(result: AuditResult) -> str:
@@ -194,7 +238,7 @@ def _finding_block(number: int, finding: Finding, wrapped: bool) -> str:
     return head + "\n" + "\n\n".join(_indent(paragraph, width) for paragraph in paragraphs)
 
 
-def _check_line(number: int, outcome: CheckOutcome) -> str:
+def _check_line(number: int | str, outcome: CheckOutcome) -> str:
     line = f"- **Check {number}:** {_inline(check_title(outcome.rule, outcome.title))} — **{outcome.status.value}**"
     if outcome.lines:
         line += " at " + ", ".join(f"L{n}" for n in outcome.lines)
@@ -223,6 +267,8 @@ def _verdict(result: AuditResult) -> str:
 def _recommendation(result: AuditResult) -> str:
     advice = recommendation(result)
     lead = f"**Recommendation to maintainers:** **{advice.token}**"
+    if result.verdict is Verdict.CLEAN and result.record is not None:
+        return f"{lead} — the record checks found nothing that blocks it."
     if result.verdict is Verdict.CLEAN:
         return f"{lead} {MERGE_CONDITION}."
     if result.verdict is Verdict.UNANALYZABLE:
@@ -253,15 +299,23 @@ class _Section:
         )
         wrapped = result.source is not None and result.source.wrapper is not None
         findings = sorted_findings(result)
-        self.blocks = [_finding_block(n, finding, wrapped) for n, finding in enumerate(findings, 1)]
+        code = [f for f in findings if not _is_record(f)]
+        record = [f for f in findings if _is_record(f)]
+        self.blocks = [_finding_block(n, finding, wrapped) for n, finding in enumerate(code + record, 1)]
+        if record:  # the folder's findings follow the code's, under their own heading
+            self.blocks[len(code)] = "**What the logs and submission.json show:**\n\n" + self.blocks[len(code)]
         self.empty = (
             f"Nothing could be checked: {_untrusted(error_text(result))}."
             if result.verdict is Verdict.UNANALYZABLE
             else f"{CLEAN_REASON[0].upper()}{CLEAN_REASON[1:]}."
         )
-        runtime = (_runtime(result),) if result.runtime else ()
+        record = _record_section(result.record)
+        runtime = _runtime(result) if result.runtime else ""
         self.tail = "\n\n".join(
-            (*runtime, _checks(result), _verdict(result), _recommendation(result), CAVEAT, _footer(report, result))
+            part
+            for part in (runtime, _checks(result), record, _verdict(result), _recommendation(result), CAVEAT,
+                         _footer(report, result))
+            if part
         )
 
     def text(self, keep: int) -> str:

@@ -3,8 +3,9 @@
 read when an untracked array is indexed with a key hashed from tokens.
 
 Tables: indexing a plain ndarray with a tracked key calls no hook, so large arrays made by np.zeros & co. are
-TrackedArrays too (see `hook_tables`). Limit: an in-place ufunc into a plain array (`plain ^= tracked`) cannot carry the shadow (plain arrays take no
-attributes), so a key accumulated that way is invisible; keys built by expressions are followed.
+TrackedArrays too (see `hook_tables`). Limit: an in-place ufunc into a plain array (`plain ^= tracked`) cannot
+carry the shadow (plain arrays take no attributes), so a key accumulated that way is invisible; keys built by
+expressions are followed.
 """
 
 from __future__ import annotations
@@ -123,7 +124,9 @@ def _plain(x):
 
 
 def _max_dep(arrays: list[TrackedArray]) -> np.ndarray:
-    return np.maximum.reduce(np.broadcast_arrays(*[a._pg_dep for a in arrays])) if len(arrays) > 1 else arrays[0]._pg_dep
+    if len(arrays) == 1:
+        return arrays[0]._pg_dep
+    return np.maximum.reduce(np.broadcast_arrays(*[a._pg_dep for a in arrays]))
 
 
 def track(arr: np.ndarray, dep: np.ndarray, hashed: bool, src: str = "val") -> TrackedArray:

@@ -38,6 +38,8 @@ class Observed:
     val_positions_scored: int = 0
     val_positions_trained: int = 0
     optimizer_steps: int = 0
+    phases: str = ""  # wall time per phase
+    artifacts: str = ""  # files the run wrote, with sizes
     notes: list[str] = field(default_factory=list)
 
 
@@ -266,12 +268,24 @@ def check_ledger(ledger: Ledger) -> list[RuntimeFinding]:
     return list(by_rule.values())
 
 
+def _phase_times(ledger: Ledger) -> str:
+    """Training up to the last training backward, evaluation from the first score after it, the rest between."""
+    ph = phases(ledger)
+    times = {e.seq: e.t for e in [*ledger.scores, *ledger.counts, *ledger.backwards, *ledger.steps, *ledger.reads]}
+    end = times.get(max((s for s in times if s <= ph.train_end), default=0), 0.0)
+    start = times.get(ph.eval_start, ledger.wall) if ph.eval_start else ledger.wall
+    return f"training {end:.1f} s, serialization/calibration {max(start - end, 0):.1f} s, evaluation " \
+        f"{max(ledger.wall - start, 0):.1f} s (toy scale, from the ledger)"
+
+
 def observed(ledger: Ledger) -> Observed:
     obs = Observed(
         scores=len(scored(ledger)),
         val_positions_scored=len(_first_scores(ledger)),
         val_positions_trained=len({p for b in ledger.backwards for p in b.pos}),
         optimizer_steps=len(ledger.steps),
+        phases=_phase_times(ledger),
+        artifacts=", ".join(f"{name} ({size:,} B)" for name, size in sorted(ledger.artifacts.items())[:8]),
     )
     if not ledger.scores:
         obs.notes.append(

@@ -152,6 +152,7 @@ class Recorder:
     def __init__(self) -> None:
         self.ledger = Ledger()
         self.t0 = time.perf_counter()
+        self.started = time.time()
         self.seq = 0
         self.version = 0
         self.watch: set[int] = set()
@@ -599,7 +600,8 @@ def _hook_torch(rec: Recorder) -> None:
 
 def finish(rec: Recorder, cwd: Path, ledger_path: Path) -> None:
     rec.ledger.wall = round(time.perf_counter() - rec.t0, 3)
-    for path in sorted(Path(cwd).rglob("*")):
-        if path.is_file() and path != ledger_path:
-            rec.ledger.artifacts[str(path.relative_to(cwd))] = path.stat().st_size
+    for path in sorted(Path(cwd).rglob("*")):  # files the run wrote (the copied submission keeps its mtimes)
+        if path.is_file() and path != ledger_path and "__pycache__" not in path.parts:
+            if path.stat().st_mtime >= rec.started:
+                rec.ledger.artifacts[str(path.relative_to(cwd))] = path.stat().st_size
     rec.ledger.save(ledger_path)

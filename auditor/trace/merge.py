@@ -128,6 +128,7 @@ def summary(trace: TraceOutcome) -> tuple[str, ...]:
             f"ledger: {obs.val_positions_scored} val positions scored in {obs.scores} scoring events, "
             f"{obs.val_positions_trained} val positions trained on, {obs.optimizer_steps} optimizer steps"
         )
+        lines += [line for line in (obs.phases, f"artifacts: {obs.artifacts}" if obs.artifacts else "") if line]
         lines += obs.notes
     lines += [describe(p) for p in trace.probes]
     return tuple(lines)

@@ -20,6 +20,9 @@ TAIL_LINES = 30
 COPY_LIMIT = 50_000_000  # bytes; larger files of a records folder (checkpoints, logs) stay behind
 DATA_VERSION = 1
 TRAIN_TOKENS, VAL_TOKENS, VOCAB = 65_536, 16_384, 1024
+# Launch-command variables that describe the original machine, not the submission's configuration.
+_MACHINE_ENV = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "NNODES",
+                "NODE_RANK", "CUDA_VISIBLE_DEVICES", "PATH", "PYTHONPATH", "HOME", "OMP_NUM_THREADS")
 _KEEP_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH", "OMP_NUM_THREADS")
 
 
@@ -75,7 +78,8 @@ def dataset(vocab_size: int = VOCAB, root: Path | None = None):
 
 def child_env(code: str, data, config: RunConfig, cuda_to_cpu: bool) -> dict[str, str]:
     env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
-    env.update(config.launch_env)  # feature switches as the record ran them (TTT_ENABLED=1, ...)
+    launch = {k: v for k, v in config.launch_env.items() if k not in _MACHINE_ENV and not k.startswith("NCCL_")}
+    env.update(launch)  # feature switches as the record ran them (TTT_ENABLED=1, ...)
     env.update(toy_env(code))
     env.update(data.env())
     env.update(config.env)

@@ -5,6 +5,7 @@
         --labels ../shared/eval/dev.jsonl --into shared/trace_real_cases
     # 2. on the GPU machine (or on CPU with --device cpu): trace each case, print a table, write JSON
     python scripts/trace_real.py run --cases shared/trace_real_cases --device cuda --out trace_real.json
+    # (--only baseline,legal-ttt-549 runs a subset: split the cases when one command may not exceed 10 minutes)
 
 Cases: the naive baseline (main:train_gpt.py), the legal score-first TTT record of 2026-03-23 (#549 on main), and
 three illegal PRs of different rules from the dev labels (pre-quant TTT #462, target-in-hash n-gram cache #779,
@@ -64,7 +65,7 @@ def extract(mirror: Path, labels: Path, into: Path) -> None:
     print(f"extracted {len(manifest)} cases into {into}")
 
 
-def run_cases(cases: Path, device: str, timeout: float, probes: bool, out: Path | None) -> int:
+def run_cases(cases: Path, device: str, timeout: float, probes: bool, out: Path | None, only: str) -> int:
     from auditor import __version__
     from auditor.model import Report
     from auditor.render.json import document
@@ -72,6 +73,8 @@ def run_cases(cases: Path, device: str, timeout: float, probes: bool, out: Path 
     from auditor.trace.runner import RunConfig, dataset
 
     manifest = json.loads((cases / "manifest.json").read_text())
+    if only:
+        manifest = {k: v for k, v in manifest.items() if k in only.split(",")}
     data = dataset()
     config = RunConfig(device=device, timeout=timeout)
     table, results = [], []
@@ -106,11 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--timeout", type=float, default=540.0, help="per run of a script")
     run.add_argument("--no-probe", action="store_true")
     run.add_argument("--out", type=Path)
+    run.add_argument("--only", default="", help="comma-separated case names (default: all)")
     args = parser.parse_args(argv)
     if args.command == "extract":
         extract(args.mirror, args.labels, args.into)
         return 0
-    return run_cases(args.cases, args.device, args.timeout, not args.no_probe, args.out)
+    return run_cases(args.cases, args.device, args.timeout, not args.no_probe, args.out, args.only)
 
 
 if __name__ == "__main__":

@@ -435,7 +435,7 @@ class Recorder:
         return self._use(index._pg_dep, out)
 
     def _count(self, t) -> None:
-        if t.requires_grad:  # a training loss being reduced, not a score
+        if t.requires_grad and torch.is_grad_enabled():  # a training loss being reduced, not a score
             return
         pos = t._pg_dep.reshape(-1).cpu()
         keep = pos >= 0

@@ -85,8 +85,7 @@ def training_order(ledger: Ledger) -> list[RuntimeFinding]:
         early = [p for p in b.pos if first.get(p, 1 << 62) > b.seq]
         if not early:
             continue
-        step = _step_after(ledger, b.seq)
-        if step is not None and step.free_params and not step.module_params:
+        if _slot_step(ledger, b.seq):
             rule = "scored-region-slot"
         elif b.seq < ph.train_end:
             rule = "val-in-artifact"
@@ -143,13 +142,24 @@ def rescore(ledger: Ledger) -> list[RuntimeFinding]:
     buckets: dict[str, list[int]] = {}
     for p in again:
         t = trained_at[p]
+        if _slot_step(ledger, t):
+            buckets.setdefault("scored-region-slot", []).append(p)
+            continue
         prev = backwards[bisect.bisect_left(backwards, t) - 1] if bisect.bisect_left(backwards, t) else 0
         run = {q for s in events if prev < s.seq < t for q in s.pos}
         buckets.setdefault("rescore" if p in run else "prequant-ttt", []).append(p)
     return [_again_finding(rule, sorted(ps), first, trained_at, again) for rule, ps in buckets.items()]
 
 
+def _slot_step(ledger: Ledger, backward_seq: int) -> bool:
+    """The step after this backward optimised only bare tensors (a SLOT delta), no model parameters."""
+    step = _step_after(ledger, backward_seq)
+    return step is not None and step.free_params and not step.module_params
+
+
 _AGAIN_MESSAGES = {
+    "scored-region-slot": "eval-time tensors that are not model parameters were optimised on {n} validation "
+    "positions that were then scored again with them",
     "rescore": "{n} validation positions were scored again after the model was trained on them",
     "prequant-ttt": "{n} validation positions were trained on in an adaptation phase and then scored again (an "
     "earlier pass had scored them: pre-eval TTT behind a diagnostic eval)",

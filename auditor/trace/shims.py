@@ -192,6 +192,8 @@ def _cuda_to_cpu() -> None:
     cuda.get_device_name = lambda *a, **k: "cpu (pgolf-audit shim)"
     cuda.is_bf16_supported = lambda *a, **k: True
     torch.nn.Module.cuda = lambda self, *a, **k: self  # type: ignore[method-assign]
+    orig_generator = torch.Generator
+    torch.Generator = lambda device="cpu": orig_generator(device=_cpu(device))  # type: ignore[misc,assignment]
     orig_autocast = torch.autocast
 
     class autocast(orig_autocast):  # noqa: N801 - stands in for torch.autocast

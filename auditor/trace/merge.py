@@ -94,7 +94,11 @@ def _not_confirmed(rule: str, trace: TraceOutcome) -> str:
     if rule == "causality":
         if not trace.probes:
             return "the runtime causality probe did not run, so the trace neither confirms nor refutes it"
-        return f"the runtime causality probe found no leak ({'; '.join(describe(p) for p in trace.probes)})"
+        return (
+            "the runtime causality probe found no dependence on later tokens "
+            f"({'; '.join(describe(p) for p in trace.probes)}); a leak of earlier tokens across a document "
+            "boundary is not something perturbing later tokens can show"
+        )
     return "the toy-scale run did not show it (the path may not run at toy scale, or the static match is wrong)"
 
 

@@ -277,9 +277,11 @@ class Recorder:
         if name in ("long", "int", "short", "int32", "int64", "type", "float", "double", "half", "bfloat16",
                     "contiguous", "clone", "detach", "type_as"):
             return args[0]._pg_dep.clone() if _is_tracked(args[0]) else None
+        if name == "__getitem__":  # the index selects shadow elements as it selects tokens
+            return args[0]._pg_dep[args[1]]
         new_args = []
         for a in args:
-            if isinstance(a, (list, tuple)) and any(isinstance(x, torch.Tensor) for x in a) and name != "__getitem__":
+            if isinstance(a, (list, tuple)) and any(isinstance(x, torch.Tensor) for x in a):
                 new_args.append(type(a)(sub(x, like=True) for x in a))
             else:
                 new_args.append(sub(a))

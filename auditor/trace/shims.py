@@ -193,7 +193,12 @@ def _cuda_to_cpu() -> None:
     cuda.is_bf16_supported = lambda *a, **k: True
     torch.nn.Module.cuda = lambda self, *a, **k: self  # type: ignore[method-assign]
     orig_generator = torch.Generator
-    torch.Generator = lambda device="cpu": orig_generator(device=_cpu(device))  # type: ignore[misc,assignment]
+
+    class Generator(orig_generator):  # a class still, so `torch.Generator | None` annotations evaluate
+        def __new__(cls, device="cpu"):
+            return orig_generator(device=_cpu(device))
+
+    torch.Generator = Generator  # type: ignore[misc]
     orig_autocast = torch.autocast
 
     class autocast(orig_autocast):  # noqa: N801 - stands in for torch.autocast

@@ -28,7 +28,7 @@ TOY = {
     "NUM_KV_HEADS": "2",
     "TTT_CHUNK_TOKENS": "2048",
     "TTT_CHUNK_SIZE": "64",  # tokens per TTT chunk where the name means that (kept <= EVAL_SEQ_LEN)
-    "TTT_EPOCHS": "1",
+    "TTT_EPOCHS": "2",  # >= 2: multi-epoch adaptation (train, then score again) must stay visible
     "TTT_BATCH_SEQS": "4",
     "SEED": "1337",
 }

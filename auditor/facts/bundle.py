@@ -237,7 +237,7 @@ def _own_kinds(op: Op, roles: frozenset[str]) -> frozenset[str]:
             out.add("target_hash_read")
     elif kind == "table_write":
         out.add("table_write")
-    logging = kind == "call" and op.sym.split(".")[-1] in _LOG_CALLS
+    logging = kind == "call" and op.sym.split(".")[-1] in V.LOG_CALLS
     if kind in ("call", "table_read", "serialize") and V.TRAIN in roles and not logging:
         out.add("train_data")
     if kind in ("call", "table_read") and V.VAL in roles:
@@ -335,13 +335,12 @@ def build_facts(
     return facts
 
 
-_LOG_CALLS = frozenset({"log0", "print", "log", "log_fn", "info", "print0", "_log", "log_main", "logprint"})
 _LITERAL = re.compile(r"""f?(?:"([^"\n]*)"|'([^'\n]*)')""")
 
 
 def _template(facts: Facts, op: Op) -> tuple[str, ...] | None:
     """Literal chunks of the message a logging call prints (placeholders removed), or None."""
-    if op.kind != "call" or op.sym.split(".")[-1] not in _LOG_CALLS:
+    if op.kind != "call" or op.sym.split(".")[-1] not in V.LOG_CALLS:
         return None
     match = _LITERAL.search(facts.line_text(op.line, op.end_line))
     if not match:

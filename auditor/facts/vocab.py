@@ -173,6 +173,11 @@ SANITIZERS = frozenset(
     }
 )
 
+# Calls that print or log: what they read is reported, not used (and their messages witness a run in the logs).
+LOG_CALLS = frozenset(
+    {"log0", "print", "print0", "log", "log_fn", "_log", "log_main", "logprint", "info", "debug", "warning"}
+)
+
 # Hash-shaped arithmetic: xor, multiplication by a large constant, masking/modulo of a mixed value.
 LARGE_MULTIPLIER = 1000
 HASH_OPS_XOR = ("BitXor",)

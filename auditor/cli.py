@@ -220,12 +220,19 @@ def run_data_command(argv: Sequence[str]) -> int:
     return run_data(argv, _Parser().error)
 
 
+def run_reproduce_command(argv: Sequence[str]) -> int:
+    from auditor.reproduce.cli import run_reproduce  # runs scripts in subprocesses; imported when asked for
+
+    return run_reproduce(argv, _Parser().error)
+
+
 COMMANDS = {
     "rules": run_rules,
     "explain": run_explain,
     "facts": run_facts,
     "data": run_data_command,
     "compare": run_compare,
+    "reproduce": run_reproduce_command,
     "trace": run_trace,
 }
 

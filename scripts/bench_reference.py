@@ -1,0 +1,278 @@
+"""The reference trainer against the challenge's baseline `train_gpt.py` on GPUs, in one command (< 9 min on one).
+
+    python scripts/bench_reference.py --baseline PATH/TO/baseline/train_gpt.py --out bench_reference.json
+
+On one local synthetic data set (`auditor.data.synth`, vocab 1024, built first):
+1. baseline config, one GPU, the same --steps for both: the challenge's baseline script vs the reference with
+   PRESET=baseline -> step time (slope of train_time between step 10 and the last step), MFU, and the pre-quant
+   val_bpb both print at the last step (same LR schedule: warm-down over the last 8% of the steps);
+2. PR #1250 config (PRESET=pr1250, TTT and GPTQ off: step time only), 8 vs 4 KV heads, --kv-steps steps;
+3. with two GPUs or more: the reference at the baseline config under `torchrun --nproc_per_node=2` -> its loss
+   curve against the one-GPU run (same global batch) and the step-time ratio.
+Runs of one phase go to different GPUs in parallel when there are enough, else one after the other; every run
+gets what is left of --budget-s and is reported as skipped when nothing is. Prints three tables and writes --out.
+
+MFU = model FLOPs per step / step time / peak dense bf16 FLOP/s (H100 SXM and H200: 989 TFLOP/s; --peak-tflops to
+override). Model FLOPs per token = 6 x (matmul weights incl. the tied head) + 6 x layers x seq_len x dim (causal
+attention scores and values, forward and backward); the same formula for both scripts, which share the shape.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from auditor.load.logs import parse_log_file  # noqa: E402
+
+REFERENCE = ROOT / "reference" / "records" / "reference_trainer" / "train_gpt.py"
+PEAK_TFLOPS = {"H100 PCIe": 756.0, "H100": 989.0, "H200": 989.0, "A100": 312.0}
+# model shapes of the two presets (reference/config.py), for the FLOP count
+SHAPES = {
+    "baseline": dict(layers=9, dim=512, kv_heads=4, heads=8, mlp_mult=2.0, vocab=1024, seq_len=1024, bigram_dim=0,
+                     batch_tokens=524_288),
+    "pr1250": dict(layers=11, dim=512, kv_heads=8, heads=8, mlp_mult=3.5, vocab=1024, seq_len=2048, bigram_dim=112,
+                   batch_tokens=786_432),
+}
+# --smoke: toy shapes on the CPU (8 heads so that 8 and 4 KV heads both divide them)
+SMOKE_ENV = {"NUM_LAYERS": "2", "MODEL_DIM": "64", "NUM_HEADS": "8", "MLP_MULT": "2", "TRAIN_SEQ_LEN": "128",
+             "TRAIN_BATCH_TOKENS": "2048", "MICRO_BATCH_TOKENS": "1024", "BIGRAM_VOCAB_SIZE": "64",
+             "BIGRAM_DIM": "16", "VAL_BATCH_SIZE": "8192", "OMP_NUM_THREADS": "1"}
+STEP_LINE = re.compile(r"^step:(\d+)/\d+ train_loss:(\S+) train_time:(\d+)ms", re.M)
+
+
+@dataclass
+class Run:
+    label: str
+    script: Path
+    env: dict[str, str]
+    shape: dict
+    nproc: int = 1
+    gpus: list[int] = field(default_factory=list)
+    # results
+    ok: bool = False
+    error: str | None = None
+    wall_s: float | None = None
+    step_ms: float | None = None
+    mfu: float | None = None
+    val_bpb: float | None = None  # pre-quant, at the last step
+    final_stage: str | None = None
+    final_bpb: float | None = None  # after quantization round trip
+    curve: dict[int, float] = field(default_factory=dict)  # step -> train loss
+
+
+def flops_per_token(layers: int, dim: int, kv_heads: int, heads: int, mlp_mult: float, vocab: int, seq_len: int,
+                    bigram_dim: int, **_) -> float:
+    kv_dim = dim // heads * kv_heads
+    per_layer = 2 * dim * dim + 2 * dim * kv_dim + 2 * dim * int(mlp_mult * dim)
+    matmul = layers * per_layer + vocab * dim + bigram_dim * dim
+    return 6.0 * matmul + 6.0 * layers * seq_len * dim
+
+
+def gpu_names() -> list[str]:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                             text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def peak_tflops(name: str, override: float | None) -> float | None:
+    if override:
+        return override
+    for key, value in PEAK_TFLOPS.items():  # "H100 PCIe" before "H100"
+        if key in name:
+            return value
+    return None
+
+
+@dataclass
+class Launched:
+    proc: subprocess.Popen
+    log: Path
+    start: float
+    timeout: float
+
+
+def launch(run: Run, workdir: Path, timeout: float) -> Launched:
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **run.env}
+    if run.gpus:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, run.gpus))
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    cmd = [sys.executable, str(run.script)]
+    if run.nproc > 1:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={run.nproc}",
+               str(run.script)]
+    log = workdir / "stdout.log"
+    with log.open("wb") as handle:
+        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    return Launched(proc, log, time.monotonic(), timeout)
+
+
+def collect(run: Run, job: Launched, steps: int, peak: float | None) -> None:
+    try:
+        job.proc.wait(timeout=max(1.0, job.timeout - (time.monotonic() - job.start)))
+    except subprocess.TimeoutExpired:
+        job.proc.kill()
+        job.proc.wait()
+        run.error = f"killed after {job.timeout:.0f} s"
+    run.wall_s = time.monotonic() - job.start
+    text = job.log.read_text(encoding="utf-8", errors="replace")
+    points = {int(s): (float(loss), float(ms)) for s, loss, ms in STEP_LINE.findall(text)}
+    run.curve = {s: loss for s, (loss, _) in sorted(points.items())}
+    first = min((s for s in points if s >= min(10, steps // 3)), default=None)
+    last = max(points, default=None)  # the last logged step (both scripts log steps 1-10, then every 10th)
+    if first is not None and last is not None and last > first:
+        run.step_ms = (points[last][1] - points[first][1]) / (last - first)
+        if peak:
+            flops = flops_per_token(**run.shape) * run.shape["batch_tokens"]
+            run.mfu = flops / (run.step_ms / 1000) / (peak * 1e12)
+    runs = parse_log_file(job.log)
+    if runs:
+        parsed = runs[-1]
+        last = [s for s in parsed.periodic if s.step == steps]
+        run.val_bpb = last[-1].val_bpb if last else None
+        if parsed.final is not None:
+            run.final_stage, run.final_bpb = parsed.final.stage, parsed.final.val_bpb
+    run.ok = job.proc.returncode == 0 and run.step_ms is not None
+    if not run.ok and run.error is None:
+        tail = " | ".join(line for line in text.strip().splitlines()[-3:])
+        run.error = f"exit {job.proc.returncode}: {tail[-400:]}"
+
+
+def run_phase(runs: list[Run], n_gpus: int, workroot: Path, deadline: float, steps: dict[str, int],
+              peak: float | None) -> None:
+    """Parallel on disjoint GPUs when they fit, else one after the other (no GPU: one at a time)."""
+    pending = list(runs)
+    while pending:
+        batch, free = [], list(range(n_gpus))
+        for run in list(pending):
+            if len(free) >= run.nproc or (not batch and n_gpus == 0):
+                run.gpus, free = free[: run.nproc], free[run.nproc :]
+                batch.append(run)
+                pending.remove(run)
+        jobs = []
+        for run in batch:
+            left = deadline - time.monotonic()
+            if left < 30:
+                run.error = "skipped: out of time budget"
+                continue
+            jobs.append((run, launch(run, workroot / run.label.replace(" ", "_"), left)))
+        for run, job in jobs:
+            collect(run, job, steps[run.label], peak)
+            print(f"  {run.label}: {'ok' if run.ok else run.error} ({run.wall_s:.0f} s)", flush=True)
+
+
+def fmt(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    lines = [" | ".join(h.ljust(w) for h, w in zip(headers, widths)), "-+-".join("-" * w for w in widths)]
+    return "\n".join(lines + [" | ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", type=Path, required=True, help="the challenge's baseline train_gpt.py")
+    parser.add_argument("--out", type=Path, required=True, help="JSON results")
+    parser.add_argument("--steps", type=int, default=120, help="optimizer steps at the baseline config")
+    parser.add_argument("--kv-steps", type=int, default=15, help="optimizer steps at the PR #1250 config")
+    parser.add_argument("--budget-s", type=float, default=520.0, help="wall clock for everything after the data")
+    parser.add_argument("--peak-tflops", type=float, help="peak dense bf16 TFLOP/s per GPU (default: by GPU name)")
+    parser.add_argument("--workdir", type=Path, help="where data and runs go (default: a temporary folder)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="toy shapes, no GPU needed: checks that every run and table works (numbers mean nothing)")
+    args = parser.parse_args(argv)
+    if not args.baseline.is_file():
+        parser.error(f"--baseline {args.baseline}: no such file")
+    names = gpu_names()
+    if not names and not args.smoke:
+        parser.error("no NVIDIA GPU found (nvidia-smi); --smoke runs toy shapes on the CPU")
+    peak = peak_tflops(names[0], args.peak_tflops) if names else None
+    workroot = args.workdir or Path(tempfile.mkdtemp(prefix="bench_reference_"))
+    t0 = time.monotonic()
+    from auditor.data.synth import synth_dataset
+
+    vocab = 512 if args.smoke else 1024
+    data = synth_dataset(workroot / "data", vocab_size=vocab, train_tokens=4_000_000,
+                         val_tokens=65_537 if args.smoke else 1_048_577)
+    print(f"data: {data.data_path} ({time.monotonic() - t0:.0f} s); GPUs: {len(names)} x "
+          f"{names[0] if names else 'none'}", flush=True)
+    deadline = time.monotonic() + args.budget_s
+
+    common = {**data.env(), "MAX_WALLCLOCK_SECONDS": "0", "VAL_LOSS_EVERY": "0", "TRAIN_LOG_EVERY": "10",
+              "WARMUP_STEPS": "5", **(SMOKE_ENV if args.smoke else {})}
+    warmdown = max(1, round(0.087 * args.steps))  # the baseline's 1200 of ~13,800 steps on 8xH100
+    base_env = {**common, "ITERATIONS": str(args.steps), "WARMDOWN_ITERS": str(warmdown)}
+    ref_base_env = {**base_env, "PRESET": "baseline", "WARMDOWN_FRAC": str(warmdown / args.steps)}
+    kv_env = {**common, "PRESET": "pr1250", "ITERATIONS": str(args.kv_steps), "TTT_ENABLED": "0",
+              "GPTQ_ENABLED": "0", "EVAL_STRIDE": "0", "WARMUP_STEPS": "3"}
+    baseline = Run("baseline script", args.baseline.resolve(), base_env, SHAPES["baseline"])
+    reference = Run("reference baseline", REFERENCE, ref_base_env, SHAPES["baseline"])
+    kv8 = Run("reference pr1250 kv8", REFERENCE, {**kv_env, "NUM_KV_HEADS": "8"}, SHAPES["pr1250"])
+    kv4 = Run("reference pr1250 kv4", REFERENCE, {**kv_env, "NUM_KV_HEADS": "4"},
+              {**SHAPES["pr1250"], "kv_heads": 4})
+    two = Run("reference baseline 2 GPUs", REFERENCE, ref_base_env, SHAPES["baseline"], nproc=2)
+    every = (baseline, reference, kv8, kv4, two)
+    steps = {r.label: (args.kv_steps if "pr1250" in r.label else args.steps) for r in every}
+    multi = len(names) >= 2 or args.smoke
+    for phase in [[baseline, reference], [kv8, kv4]] + ([[two]] if multi else []):
+        run_phase(phase, len(names), workroot, deadline, steps, peak)
+
+    gpu = names[0] if names else "CPU (smoke)"
+    print(f"\n1. Baseline config (9x512, 4 KV heads, vocab 1024), {args.steps} steps, 1 x {gpu}")
+    rows = []
+    for run in (baseline, reference):
+        ratio = run.step_ms / baseline.step_ms if run.step_ms and baseline.step_ms else None
+        rows.append([run.label, fmt(run.step_ms, ".1f"), fmt(run.mfu and 100 * run.mfu, ".1f"), fmt(ratio, ".3f"),
+                     fmt(run.val_bpb, ".4f"), f"{run.final_stage or '—'} {fmt(run.final_bpb, '.4f')}",
+                     run.error or ""])
+    print(table(["run", "step ms", "MFU %", "x baseline", f"val_bpb@{args.steps}", "after quantization", "error"],
+                rows))
+    print(f"\n2. PR #1250 config (11x512, MLP 3.5x, BigramHash 3072x112, seq 2048, 786,432 tokens/step), "
+          f"{args.kv_steps} steps")
+    ratio = kv8.step_ms / kv4.step_ms if kv8.step_ms and kv4.step_ms else None
+    print(table(["KV heads", "step ms", "MFU %", "error"],
+                [[k, fmt(r.step_ms, ".1f"), fmt(r.mfu and 100 * r.mfu, ".1f"), r.error or ""]
+                 for k, r in (("8", kv8), ("4", kv4))]) + f"\nstep time 8 KV / 4 KV: {fmt(ratio, '.3f')}")
+    scaling = None
+    if multi:
+        shared = sorted(set(reference.curve) & set(two.curve))
+        gap = max((abs(reference.curve[s] - two.curve[s]) for s in shared), default=None)
+        speedup = reference.step_ms / two.step_ms if reference.step_ms and two.step_ms else None
+        scaling = dict(max_abs_loss_gap=gap, steps_compared=len(shared), speedup=speedup)
+        print(f"\n3. 1 vs 2 GPUs, reference at the baseline config (same global batch), {args.steps} steps")
+        print(table(["GPUs", "step ms", "final train loss", "val_bpb", "error"],
+                    [[str(r.nproc), fmt(r.step_ms, ".1f"), fmt(r.curve[max(r.curve)] if r.curve else None, ".4f"),
+                      fmt(r.val_bpb, ".4f"), r.error or ""] for r in (reference, two)]))
+        print(f"speed-up 2 GPUs / 1 GPU: {fmt(speedup, '.3f')}; largest |train loss gap| over {len(shared)} logged "
+              f"steps: {fmt(gap, '.4f')}")
+    else:
+        print("\n3. 1 vs 2 GPUs: skipped (one GPU)")
+    doc = dict(gpus=names, smoke=args.smoke, peak_tflops=peak, steps=args.steps, kv_steps=args.kv_steps,
+               workdir=str(workroot), wall_s=time.monotonic() - t0, runs=[asdict(r) for r in every],
+               kv8_over_kv4=ratio, reference_over_baseline=(reference.step_ms / baseline.step_ms
+                                                           if reference.step_ms and baseline.step_ms else None),
+               two_gpu=scaling)
+    args.out.write_text(json.dumps(doc, indent=1, default=str), encoding="utf-8")
+    print(f"\nwrote {args.out} ({doc['wall_s']:.0f} s)")
+    return 0 if all(r.ok for r in (baseline, reference, kv8, kv4)) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

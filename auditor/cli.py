@@ -22,6 +22,7 @@ from auditor.load.errors import InputError, Unanalyzable
 from auditor.load.source import load
 from auditor.model import Report, Severity, Verdict
 from auditor.render import RENDERERS
+from auditor.trace.cli import run_trace
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 FORMATS = tuple(RENDERERS)
@@ -238,6 +239,7 @@ COMMANDS = {
     "data": run_data_command,
     "compare": run_compare,
     "reproduce": run_reproduce_command,
+    "trace": run_trace,
     "scan": run_scan,
 }
 

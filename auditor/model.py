@@ -64,6 +64,8 @@ class Finding:
     evidence: tuple[Evidence, ...] = ()
     knob: str | None = None  # env var that switches the construct on, when defaults leave it off
     path: str | None = None  # the sibling module the finding is in (relative to the folder); None: the script
+    origin: str = "static"  # where the evidence comes from: "static" (code), "runtime" (trace) or "both"
+    disagreement: str | None = None  # what the other analysis said when static and runtime disagree
 
     @property
     def sort_key(self) -> tuple[str, int, str]:
@@ -161,6 +163,7 @@ class AuditResult:
     claims: Claims = field(default_factory=Claims)
     error: str | None = None  # why the file is unanalyzable, one sentence
     record: RecordReview | None = None  # a records folder's logs and claims; None for a lone script
+    runtime: tuple[str, ...] = ()  # summary lines of a runtime trace (pgolf-audit trace); empty when none ran
 
 
 @dataclass(frozen=True, slots=True)

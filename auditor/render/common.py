@@ -35,6 +35,8 @@ MERGE_CONDITION = (
 UNANALYZABLE_CONDITION = "could not be analysed; a human must read it"
 CLEAN_REASON = "no banned construct found"
 
+ORIGIN_TEXT = {"static": "static", "runtime": "runtime trace", "both": "static + runtime trace"}
+
 
 def rule_spec(rule_id: str) -> RuleSpec | None:
     """The catalogue entry, or None for ids the catalogue does not (yet) know."""

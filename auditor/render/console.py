@@ -19,6 +19,7 @@ from auditor.model import AuditResult, Evidence, Finding, RecordReview, Report, 
 from auditor.render.common import (
     COMPLIANCE,
     MERGE_CONDITION,
+    ORIGIN_TEXT,
     UNANALYZABLE_CONDITION,
     check_counts_text,
     check_title,
@@ -152,10 +153,13 @@ def _panel(number: int, finding: Finding, wrapped: bool) -> Panel:
         (finding.rule, SEVERITY_STYLE[finding.severity]),
         f" · {finding.severity.value} · {finding.confidence.value} confidence · {where}",
         (" (decoded)" if decoded else "", "magenta"),
+        (f" · evidence: {ORIGIN_TEXT[finding.origin]}" if finding.origin != "static" else "", "cyan"),
     )
     body: list[RenderableType] = [Text(rule_title(finding.rule), style="bold"), Text(finding.message)]
     if finding.knob:
         body.append(Text.assemble(("Off by default; switched on by ", "yellow"), (finding.knob, "bold yellow"), "."))
+    if finding.disagreement:
+        body.append(Text.assemble(("Static and runtime disagree: ", "bold yellow"), finding.disagreement))
     if finding.evidence:
         body.append(Text(""))
         body.append(_excerpt(finding))
@@ -262,6 +266,9 @@ def _result(report: Report, result: AuditResult) -> list[RenderableType]:
         parts += [Text(""), _summary(findings)]
     elif result.verdict is not Verdict.UNANALYZABLE:
         parts.append(Text("No banned construct found.", style="green"))
+    if result.runtime:
+        parts += [Text(""), Text("Runtime trace (toy-scale run):", style="bold")]
+        parts += [Text(f"  - {line}") for line in result.runtime]
     if result.checks:
         parts += [Text(""), _checks(result)]
     if result.record is not None:

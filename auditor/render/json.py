@@ -51,7 +51,8 @@ def _evidence(hop: Evidence) -> dict:
     return {"line": hop.line, "text": hop.text, "note": hop.note}
 
 
-def _finding(finding: Finding) -> dict:
+def _finding(finding: Finding, traced: bool) -> dict:
+    """`origin` is written for every finding of a traced result; a static-only report stays as before."""
     return {
         "rule": finding.rule,
         "severity": finding.severity.value,
@@ -62,6 +63,8 @@ def _finding(finding: Finding) -> dict:
         "message": finding.message,
         "knob": finding.knob,
         "evidence": [_evidence(hop) for hop in finding.evidence],
+        **({"origin": finding.origin} if traced or finding.origin != "static" else {}),
+        **({"disagreement": finding.disagreement} if finding.disagreement else {}),
     }
 
 
@@ -92,8 +95,9 @@ def _result(result: AuditResult) -> dict:
         "claims": _claims(result.claims),
         "techniques": list(result.techniques),
         "checks": [_check(outcome) for outcome in result.checks],
-        "findings": [_finding(finding) for finding in sorted_findings(result)],
+        "findings": [_finding(finding, bool(result.runtime)) for finding in sorted_findings(result)],
         "record": _record(result.record),
+        **({"runtime": list(result.runtime)} if result.runtime else {}),
     }
 
 

@@ -15,6 +15,7 @@ from auditor.render.common import (
     CLEAN_REASON,
     COMPLIANCE,
     MERGE_CONDITION,
+    ORIGIN_TEXT,
     UNANALYZABLE_CONDITION,
     check_title,
     compliance_reason,
@@ -220,8 +221,11 @@ def _finding_block(number: int, finding: Finding, wrapped: bool) -> str:
     head = (
         f"{number}. **{_code(finding.rule)}** — {_inline(rule_title(finding.rule))} · "
         f"{finding.severity.value} · {finding.confidence.value} confidence · {located}"
+        + (f" · evidence: {ORIGIN_TEXT[finding.origin]}" if finding.origin != "static" else "")
     )
     paragraphs = [_inline(finding.message)]
+    if finding.disagreement:
+        paragraphs.append(f"*Static and runtime disagree:* {_inline(finding.disagreement)}")
     if finding.knob:
         paragraphs.append(f"Off by default; switched on by {_code(finding.knob)}.")
     if finding.evidence:
@@ -241,6 +245,10 @@ def _check_line(number: int | str, outcome: CheckOutcome) -> str:
     if outcome.note:
         line += f" — {_inline(outcome.note)}"
     return line
+
+
+def _runtime(result: AuditResult) -> str:
+    return "**Runtime trace** (toy-scale run):\n\n" + "\n".join(f"- {_inline(line)}" for line in result.runtime)
 
 
 def _checks(result: AuditResult) -> str:
@@ -302,9 +310,10 @@ class _Section:
             else f"{CLEAN_REASON[0].upper()}{CLEAN_REASON[1:]}."
         )
         record = _record_section(result.record)
+        runtime = _runtime(result) if result.runtime else ""
         self.tail = "\n\n".join(
             part
-            for part in (_checks(result), record, _verdict(result), _recommendation(result), CAVEAT,
+            for part in (runtime, _checks(result), record, _verdict(result), _recommendation(result), CAVEAT,
                          _footer(report, result))
             if part
         )

@@ -151,6 +151,9 @@ def _finding_result(result: AuditResult, finding: Finding, index: dict[str, int]
     properties: dict = {"confidence": finding.confidence.value, "severity": finding.severity.value}
     if finding.knob:
         properties["knob"] = finding.knob
+    properties["origin"] = finding.origin
+    if finding.disagreement:
+        properties["disagreement"] = finding.disagreement
     sarif = {
         "ruleId": finding.rule,
         "ruleIndex": index[finding.rule],

@@ -30,6 +30,7 @@ from auditor.model import (
     Verdict,
 )
 from auditor.record.review import baseline_from, is_record_folder, record_facts, run_checks, summary
+from auditor.syntax import parse_module
 from auditor.techniques import detect
 
 DEFAULT_MAX_BYTES = 1_000_000
@@ -48,13 +49,15 @@ class Options:
 def parse(code: str) -> cst.Module:
     """Parse once; syntax errors become Unanalyzable with the line they point at."""
     try:
-        return cst.parse_module(code)
+        return parse_module(code)
     except cst.ParserSyntaxError as exc:
         raise Unanalyzable(
             f"syntax error at line {exc.raw_line}, column {exc.raw_column}: {exc.message.splitlines()[0]}"
         ) from None
     except RecursionError:
         raise Unanalyzable("the code is nested too deeply to parse") from None
+    except cst.CSTValidationError as exc:
+        raise Unanalyzable(f"libcst cannot represent this code: {str(exc).splitlines()[0]}") from None
 
 
 def effective_env(source: LoadedSource, options: Options) -> dict[str, str]:

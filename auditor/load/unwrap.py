@@ -32,6 +32,7 @@ from typing import Any, Callable
 import libcst as cst
 
 from auditor.syntax import dotted as _dotted
+from auditor.syntax import parse_module
 import libcst.matchers as m
 
 from auditor.load.errors import Unanalyzable
@@ -406,8 +407,8 @@ def _find_shim(text: str) -> tuple[cst.Call, _Scope] | None:
     if not _could_be_shim(text):
         return None
     try:
-        module = cst.parse_module(text)
-    except (cst.ParserSyntaxError, RecursionError, ValueError):
+        module = parse_module(text)
+    except (cst.ParserSyntaxError, cst.CSTValidationError, RecursionError, ValueError):
         return None  # the analyzer reports the syntax error on the text itself
     scope = _Scope()
     execs: list[tuple[cst.Call, _Scope]] = []

@@ -276,19 +276,21 @@ def read_claims(folder: Path) -> Claims:
     record = data if isinstance(data, dict) else {}
     title = record.get("name")
     title = title.strip() if isinstance(title, str) and title.strip() else _readme_title(folder)
-    bytes_total = _as_int(record.get("bytes_total"))
+    bytes_total = as_int(record.get("bytes_total"))
     if bytes_total is None:
-        bytes_total = _as_int(record.get("artifact_bytes_max"))
-    return Claims(title=title, val_bpb=_as_float(record.get("val_bpb")), seeds=_seeds(record), bytes_total=bytes_total)
+        bytes_total = as_int(record.get("artifact_bytes_max"))
+    return Claims(title=title, val_bpb=as_float(record.get("val_bpb")), seeds=_seeds(record), bytes_total=bytes_total)
 
 
-def _as_float(value: object) -> float | None:
+def as_float(value: object) -> float | None:
+    """A finite JSON number as float; anything else (bools, strings, NaN) is None."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     return None
 
 
-def _as_int(value: object) -> int | None:
+def as_int(value: object) -> int | None:
+    """A JSON integer (or an integral float) as int; anything else is None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from auditor.load.source import as_float, as_int
+
 _NUMBER = (int, float)
 REQUIRED: dict[str, tuple[type, ...]] = {
     "name": (str,),
@@ -109,14 +111,14 @@ def read_claims(data: object) -> SubmissionClaims:
     """The numbers submission.json claims; fields of the wrong type count as not claimed."""
     if not isinstance(data, dict):
         return SubmissionClaims()
-    bytes_total = _int(data.get("bytes_total"))
+    bytes_total = as_int(data.get("bytes_total"))
     seeds = tuple(_seed_claim(seed, entry) for seed, entry in _seed_entries(data))
     compliance = data.get("compliance")
     return SubmissionClaims(
-        val_bpb=_float(data.get("val_bpb")),
-        val_loss=_float(data.get("val_loss")),
-        bytes_total=bytes_total if bytes_total is not None else _int(data.get("artifact_bytes_max")),
-        bytes_code=_int(data.get("bytes_code")),
+        val_bpb=as_float(data.get("val_bpb")),
+        val_loss=as_float(data.get("val_loss")),
+        bytes_total=bytes_total if bytes_total is not None else as_int(data.get("artifact_bytes_max")),
+        bytes_code=as_int(data.get("bytes_code")),
         seeds=seeds,
         compliance={k: v for k, v in compliance.items() if isinstance(v, bool)} if isinstance(compliance, dict)
         else {},
@@ -142,25 +144,9 @@ def _seed_entries(data: dict) -> list[tuple[str, object]]:
 
 def _seed_claim(seed: str, entry: object) -> SeedClaim:
     if isinstance(entry, dict):
-        total = _int(entry.get("artifact_bytes"))
-        return SeedClaim(seed, _float(entry.get("val_bpb")), _float(entry.get("val_loss")),
-                         total if total is not None else _int(entry.get("bytes_total")))
+        total = as_int(entry.get("artifact_bytes"))
+        return SeedClaim(seed, as_float(entry.get("val_bpb")), as_float(entry.get("val_loss")),
+                         total if total is not None else as_int(entry.get("bytes_total")))
     if isinstance(entry, (int, float)) and not isinstance(entry, bool):  # {"1337": 1.1192}
-        return SeedClaim(seed, _float(entry))
+        return SeedClaim(seed, as_float(entry))
     return SeedClaim(seed)
-
-
-def _float(value: object) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def _int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None

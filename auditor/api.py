@@ -165,11 +165,9 @@ def review_folder(
     source: LoadedSource, code_findings: tuple[Finding, ...], options: Options
 ) -> tuple[tuple[Finding, ...], RecordReview]:
     """The record review of the script's folder: its findings and the summary the review's key line shows."""
-    assert source.folder is not None
     code_rules = frozenset(f.rule for f in code_findings if f.severity.rank >= Severity.NEEDS_REVIEW.rank)
     baseline = baseline_from(options.baseline_bpb, options.baseline_logs)
-    wrapped = source.wrapper is not None
-    facts = record_facts(source.folder, source.script, source.siblings, code_rules, baseline, wrapped)
+    facts = record_facts(source, code_rules, baseline)
     results = run_checks(facts, _enabled(options, "record"))
     findings = tuple(f for _, result in results for f in result.findings)
     return findings, summary(facts, tuple(_outcome(rule, result) for rule, result in results))

@@ -60,6 +60,7 @@ class LoadedSource:
     siblings: tuple[str, ...] = ()  # code files beside the script that it execs (inlined) or imports (read)
     sibling_sources: dict[str, str] = field(default_factory=dict)  # imported sibling file name -> its code
     claims: Claims = field(default_factory=Claims)
+    submission: object = None  # submission.json parsed (None without one); the record review reads it too
     launch_env: dict[str, str] = field(default_factory=dict)  # env assignments of the launch commands
     logged_hparams: dict[str, str] = field(default_factory=dict)  # hyper-parameters the train logs print
     log_lines: tuple[str, ...] = ()  # every non-code line of the train logs
@@ -94,7 +95,8 @@ def load(path: str, *, max_bytes: int = 1_000_000) -> LoadedSource:
         folder = given.parent if _safe_file(given.parent / "submission.json", given.parent) else None
     else:
         raise InputError(f"not a regular file or folder: {path}")
-    claims = read_claims(folder) if folder is not None else Claims()
+    submission = read_submission(folder) if folder is not None else None
+    claims = read_claims(folder, submission) if folder is not None else Claims()
     raw = _read_capped(script, max_bytes)
     text = decode_source(raw)
     unwrapped = unwrap(text, script=script, max_bytes=max_bytes)
@@ -113,6 +115,7 @@ def load(path: str, *, max_bytes: int = 1_000_000) -> LoadedSource:
         siblings=tuple(siblings),
         sibling_sources=sibling_sources,
         claims=claims,
+        submission=submission,
         launch_env=_launch_env(folder, unwrapped),
         logged_hparams=read_logged_hparams(folder) if folder is not None else {},
         log_lines=read_log_lines(folder) if folder is not None else (),
@@ -270,9 +273,8 @@ def read_submission(folder: Path) -> object:
     return data
 
 
-def read_claims(folder: Path) -> Claims:
-    """Title, val_bpb, seeds and total bytes from submission.json (title falls back to README's `# ` heading)."""
-    data = read_submission(folder)
+def read_claims(folder: Path, data: object) -> Claims:
+    """Title, val_bpb, seeds and total bytes from parsed submission.json (title falls back to README's heading)."""
     record = data if isinstance(data, dict) else {}
     title = record.get("name")
     title = title.strip() if isinstance(title, str) and title.strip() else _readme_title(folder)

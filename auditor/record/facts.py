@@ -30,7 +30,6 @@ class RecordFacts:
     claims: SubmissionClaims
     script: str  # the training script, relative to the folder
     shipped_code_bytes: int  # the script as shipped + the code files it imports from the folder
-    script_bytes: int
     wrapped: bool = False  # the script is a self-extracting exec shim: it counts at its wrapped size
     code_rules: frozenset[str] = frozenset()  # rules the code checks reported at illegal / needs-review
     baseline: Baseline | None = None

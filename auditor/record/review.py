@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from auditor.catalog import load_catalog
 from auditor.checks.base import CheckResult
 from auditor.load.errors import InputError
 from auditor.load.logs import LogRun
-from auditor.load.source import read_submission
+from auditor.load.source import LoadedSource
 from auditor.model import CheckOutcome, RecordReview
 from auditor.record import stats
 from auditor.record.checks import RECORD_CHECKERS, claims_match
@@ -29,25 +30,18 @@ def is_record_folder(folder: Path) -> bool:
     return "submission.json" in names or any(n.endswith(".log") or n.startswith(("train_seed", "log")) for n in names)
 
 
-def record_facts(
-    folder: Path,
-    script: Path,
-    siblings: tuple[str, ...],
-    code_rules: frozenset[str],
-    baseline: Baseline | None,
-    wrapped: bool = False,
-) -> RecordFacts:
+def record_facts(source: LoadedSource, code_rules: frozenset[str], baseline: Baseline | None) -> RecordFacts:
+    """The facts of the loaded script's folder (`source.folder` must be set)."""
+    folder, script = cast(Path, source.folder), source.script
     contents = read_folder(folder)
-    submission = read_submission(folder)
     script_name = script.relative_to(folder).as_posix() if script.is_relative_to(folder) else script.name
     return RecordFacts(
         folder=contents,
-        submission=submission,
-        claims=read_claims(submission),
+        submission=source.submission,
+        claims=read_claims(source.submission),
         script=script_name,
-        shipped_code_bytes=shipped_bytes(folder, (script_name, *siblings)),
-        script_bytes=shipped_bytes(folder, (script_name,)),
-        wrapped=wrapped,
+        shipped_code_bytes=shipped_bytes(folder, (script_name, *source.siblings)),
+        wrapped=source.wrapper is not None,
         code_rules=code_rules,
         baseline=baseline,
         options={rule: spec.options for rule, spec in load_catalog().items() if spec.kind == "record"},

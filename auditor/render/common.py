@@ -185,6 +185,35 @@ def format_bpb(value: float) -> str:
     return f"{whole}.{frac.ljust(4, '0')}"
 
 
+def number_text(value: float | int | None, spec: str) -> str:
+    """A table cell: the value in `spec`, or an en dash when the log did not show it."""
+    return "–" if value is None else format(value, spec)
+
+
+@dataclass(frozen=True)
+class KeyNumbers:
+    """The review's key line: what the logs show when the record review ran, else what submission.json claims."""
+
+    bpb: str
+    seeds: tuple[str, ...] | None  # None: nothing claimed or logged
+    artifact: str
+
+
+def key_numbers(result: AuditResult) -> KeyNumbers:
+    claims, record = result.claims, result.record
+    bpb = format_bpb(claims.val_bpb) if claims.val_bpb is not None else "not claimed"
+    seeds: tuple[str, ...] | None = claims.seeds or None
+    artifact = f"{claims.bytes_total:,} bytes" if claims.bytes_total is not None else "not claimed"
+    if record is not None and record.mean_bpb is not None:  # the logs win; the claim stays beside them
+        scored = tuple(run.seed or "?" for run in record.runs if run.val_bpb is not None)
+        claimed = f" (claimed {bpb})" if claims.val_bpb is not None else ""
+        bpb = f"{record.mean_bpb:.5f} mean of {len(scored)} run(s) in the logs{claimed}"
+        seeds = scored
+    if record is not None and record.max_bytes is not None:
+        artifact = f"{record.max_bytes:,} bytes (largest over the logs)"
+    return KeyNumbers(bpb, seeds, artifact)
+
+
 @dataclass(frozen=True, slots=True)
 class Recommendation:
     token: str  # MERGE / CLOSE / HOLD

@@ -26,8 +26,9 @@ from auditor.render.common import (
     compliance_reason,
     consecutive,
     counts_text,
-    format_bpb,
+    key_numbers,
     lines_text,
+    number_text,
     recommendation,
     rule_spec,
     rule_title,
@@ -89,18 +90,10 @@ def _header(report: Report, result: AuditResult) -> RenderableType:
             )
         if source.siblings:
             lines.append(Text.assemble(("siblings ", "dim"), ", ".join(source.siblings)))
-    claims = result.claims
-    bpb = format_bpb(claims.val_bpb) if claims.val_bpb is not None else "not claimed"
-    seeds = f"{len(claims.seeds)} ({', '.join(claims.seeds)})" if claims.seeds else "not claimed"
-    artifact = f"{claims.bytes_total:,} bytes" if claims.bytes_total is not None else "not claimed"
-    record = result.record
-    if record is not None and record.mean_bpb is not None:
-        scored = [run.seed or "?" for run in record.runs if run.val_bpb is not None]
-        bpb = f"{record.mean_bpb:.5f} (mean of the logs; claimed {bpb})"
-        seeds = f"{len(scored)} ({', '.join(scored)})"
-    if record is not None and record.max_bytes is not None:
-        artifact = f"{record.max_bytes:,} bytes (largest in the logs)"
-    lines.append(Text.assemble(("BPB ", "dim"), bpb, ("  seeds ", "dim"), seeds, ("  artifact ", "dim"), artifact))
+    key = key_numbers(result)
+    seeds = f"{len(key.seeds)} ({', '.join(key.seeds)})" if key.seeds else "not claimed"
+    lines.append(Text.assemble(("BPB ", "dim"), key.bpb, ("  seeds ", "dim"), seeds, ("  artifact ", "dim"),
+                               key.artifact))
     if result.techniques:
         lines.append(Text.assemble(("techniques ", "dim"), ", ".join(result.techniques)))
     return Group(*lines)
@@ -198,14 +191,11 @@ def _runs(record: RecordReview) -> RenderableType:
                           ("bytes", "right")):
         table.add_column(name, justify=justify, overflow="fold")
     for run in record.runs:
-        table.add_row(run.log, run.seed or "–", run.stage or "–", _num(run.val_bpb, ".5f"), _num(run.val_loss, ".5f"),
-                      _num(run.train_s, ".1f"), f"{_num(run.eval_s, '.1f')}/{_num(run.eval_end_to_end_s, '.1f')}",
-                      _num(run.bytes_total, ","))
+        eval_s = f"{number_text(run.eval_s, '.1f')}/{number_text(run.eval_end_to_end_s, '.1f')}"
+        table.add_row(run.log, run.seed or "–", run.stage or "–", number_text(run.val_bpb, ".5f"),
+                      number_text(run.val_loss, ".5f"), number_text(run.train_s, ".1f"), eval_s,
+                      number_text(run.bytes_total, ","))
     return table
-
-
-def _num(value: float | int | None, spec: str) -> str:
-    return "–" if value is None else format(value, spec)
 
 
 def _checks(result: AuditResult) -> RenderableType:

@@ -21,8 +21,9 @@ from auditor.render.common import (
     compliance_reason,
     counts_text,
     error_text,
-    format_bpb,
+    key_numbers,
     lines_text,
+    number_text,
     recommendation,
     rule_spec,
     rule_title,
@@ -100,30 +101,14 @@ def _indent(text: str, width: int) -> str:
 
 
 def _key_line(result: AuditResult) -> str:
-    claims, record = result.claims, result.record
-    bpb = format_bpb(claims.val_bpb) if claims.val_bpb is not None else "not claimed"
-    if claims.seeds:
-        seeds = f"{len(claims.seeds)} ({', '.join(_untrusted(seed) for seed in claims.seeds)})"
-    else:
-        seeds = "not claimed"
-    artifact = f"{claims.bytes_total:,} bytes" if claims.bytes_total is not None else "not claimed"
-    if record is not None and record.mean_bpb is not None:  # what the logs show wins; the claim stays beside it
-        scored = [run for run in record.runs if run.val_bpb is not None]
-        claimed = f" (claimed {bpb})" if claims.val_bpb is not None else ""
-        bpb = f"{record.mean_bpb:.5f} mean of {len(scored)} run(s) in the logs{claimed}"
-        seeds = f"{len(scored)} ({', '.join(_untrusted(run.seed or '?') for run in scored)})"
-    if record is not None and record.max_bytes is not None:
-        artifact = f"{record.max_bytes:,} bytes (largest over the logs)"
+    key = key_numbers(result)
+    seeds = f"{len(key.seeds)} ({', '.join(_untrusted(seed) for seed in key.seeds)})" if key.seeds else "not claimed"
     reason = compliance_reason(result)
     reason = _untrusted(reason) if result.verdict is Verdict.UNANALYZABLE else _inline(reason)
     return (
-        f"**BPB:** {bpb} | **Seeds:** {seeds} | **Artifact:** {artifact} | "
+        f"**BPB:** {key.bpb} | **Seeds:** {seeds} | **Artifact:** {key.artifact} | "
         f"**Compliance:** {COMPLIANCE[result.verdict]} — {reason}"
     )
-
-
-def _number(value: float | int | None, spec: str) -> str:
-    return "–" if value is None else format(value, spec)
 
 
 def _is_record(finding: Finding) -> bool:
@@ -142,9 +127,10 @@ def _record_section(record: RecordReview | None) -> str:
         for run in record.runs:
             rows.append(
                 f"| {_untrusted(run.log)} | {_untrusted(run.seed or '–')} | {_untrusted(run.stage or '–')} | "
-                f"{_number(run.val_bpb, '.5f')} | {_number(run.val_loss, '.5f')} | {_number(run.steps, ',')} | "
-                f"{_number(run.train_s, '.1f')} | {_number(run.eval_s, '.1f')} / "
-                f"{_number(run.eval_end_to_end_s, '.1f')} | {_number(run.bytes_total, ',')} |"
+                f"{number_text(run.val_bpb, '.5f')} | {number_text(run.val_loss, '.5f')} | "
+                f"{number_text(run.steps, ',')} | "
+                f"{number_text(run.train_s, '.1f')} | {number_text(run.eval_s, '.1f')} / "
+                f"{number_text(run.eval_end_to_end_s, '.1f')} | {number_text(run.bytes_total, ',')} |"
             )
         parts.append("\n".join(rows))
         if record.mean_bpb is not None:

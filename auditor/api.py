@@ -29,7 +29,8 @@ from auditor.model import (
     SourceInfo,
     Verdict,
 )
-from auditor.record.review import baseline_from, is_record_folder, record_facts, run_checks, summary
+from auditor.record.facts import Baseline
+from auditor.record.review import is_record_folder, record_facts, run_checks, summary
 from auditor.syntax import parse_module
 from auditor.techniques import detect
 
@@ -42,8 +43,7 @@ class Options:
     ignore: frozenset[str] = frozenset()
     max_bytes: int = DEFAULT_MAX_BYTES
     env: dict[str, str] = field(default_factory=dict)  # extra environment the submitted run used
-    baseline_bpb: float | None = None  # what a record is compared with (seeds-significance)
-    baseline_logs: str | None = None  # a folder of the previous record's logs
+    baseline: Baseline | None = None  # what a record is compared with (seeds-significance); read once per run
 
 
 def parse(code: str) -> cst.Module:
@@ -166,8 +166,7 @@ def review_folder(
 ) -> tuple[tuple[Finding, ...], RecordReview]:
     """The record review of the script's folder: its findings and the summary the review's key line shows."""
     code_rules = frozenset(f.rule for f in code_findings if f.severity.rank >= Severity.NEEDS_REVIEW.rank)
-    baseline = baseline_from(options.baseline_bpb, options.baseline_logs)
-    facts = record_facts(source, code_rules, baseline)
+    facts = record_facts(source, code_rules, options.baseline)
     results = run_checks(facts, _enabled(options, "record"))
     findings = tuple(f for _, result in results for f in result.findings)
     return findings, summary(facts, tuple(_outcome(rule, result) for rule, result in results))

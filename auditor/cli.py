@@ -21,6 +21,7 @@ from auditor.catalog import CatalogError, load_catalog
 from auditor.load.errors import InputError, Unanalyzable
 from auditor.load.source import load
 from auditor.model import Report, Severity, Verdict
+from auditor.record.review import baseline_from
 from auditor.render import RENDERERS
 from auditor.trace.cli import run_trace
 
@@ -101,7 +102,7 @@ def run_audit(argv: Sequence[str]) -> int:
     if args.baseline_bpb is not None and args.baseline_logs is not None:
         raise UsageError("give --baseline-bpb or --baseline-logs, not both")
     options = Options(select=_rules(args.select), ignore=_rules(args.ignore), max_bytes=args.max_bytes,
-                      baseline_bpb=args.baseline_bpb, baseline_logs=args.baseline_logs)
+                      baseline=baseline_from(args.baseline_bpb, args.baseline_logs))
     results, errors = [], 0
     for path in args.paths:
         try:

@@ -10,7 +10,7 @@ from auditor.checks.base import CheckResult
 from auditor.load.errors import InputError
 from auditor.load.logs import LogRun
 from auditor.load.source import LoadedSource
-from auditor.model import CheckOutcome, RecordReview
+from auditor.model import CheckOutcome, RecordReview, Severity
 from auditor.record import stats
 from auditor.record.checks import RECORD_CHECKERS, claims_match
 from auditor.record.checks.seeds_significance import significance_of
@@ -53,7 +53,10 @@ def run_checks(facts: RecordFacts, enabled: list[str]) -> list[tuple[str, CheckR
     """(rule, result) in catalogue order; claims-match last because it reads what the others found."""
     results = [(rule, RECORD_CHECKERS[rule](facts)) for rule in enabled if rule in RECORD_CHECKERS]
     if claims_match.RULE in enabled:
-        found = frozenset(rule for rule, result in results if any(f.severity.rank >= 1 for f in result.findings))
+        found = frozenset(
+            rule for rule, result in results
+            if any(f.severity.rank >= Severity.NEEDS_REVIEW.rank for f in result.findings)
+        )
         results.append((claims_match.RULE, claims_match.check(facts, found)))
     order = list(load_catalog())
     return sorted(results, key=lambda item: order.index(item[0]))

@@ -3,11 +3,16 @@
     python scripts/bench_mlp.py --out mlp_bench.json
     python scripts/bench_mlp.py --tokens 65536 --hidden 1536 --act relu2 \
         --compile-modes default max-autotune-no-cudagraphs
+    python scripts/bench_mlp.py --sweep --tokens 98304 --hidden 1792   # time every kernel config first
 
 Every variant computes down(act(up(x))) for x (tokens, 512) -> hidden -> 512 with bf16 weights and inputs and
 returns dx, dW_up, dW_down; timings are triton.testing.do_bench medians, measured side by side in one process.
 TFLOP/s counts 4*T*D*H for the forward and 12*T*D*H for forward+backward; the ceiling is a measured bf16 matmul
-(8192^3 and the MLP's own up-projection shape through cuBLAS).
+(8192^3 through cuBLAS). The floor of a shape is the sum of cuBLAS times of its six matmuls alone (bf16 out, no
+activation): the fused MLP runs two of them in Triton with the activation in their epilogues and the other four
+through cuBLAS, so it can beat the compiled MLP by at most (compiled time) / (floor). --sweep times every kernel
+config of SWEEP_CONFIGS on each matmul with an epilogue (against cuBLAS on the same shape), then runs the comparison
+with the best two configs per epilogue.
 """
 
 import argparse
@@ -24,10 +29,8 @@ from reference import fused_mlp  # noqa: E402
 from reference.fused_mlp import fused_mlp_fwd, mlp_reference  # noqa: E402
 
 
-def fused_variant(recompute_h: bool):
-    def run(x, w_up, w_down, act):
-        return fused_mlp_fwd(x, w_up, w_down, act, recompute_h)[0]
-    return run
+def fused(x, w_up, w_down, act):
+    return fused_mlp_fwd(x, w_up, w_down, act)[0]
 
 
 def mlp_variants(compile_modes: list[str]) -> dict:
@@ -35,9 +38,86 @@ def mlp_variants(compile_modes: list[str]) -> dict:
     for mode in compile_modes:
         variants[f"compile:{mode}"] = torch.compile(mlp_reference, mode=None if mode == "default" else mode,
                                                     dynamic=False)
-    variants["fused (recompute h)"] = fused_variant(True)
-    variants["fused (store h)"] = fused_variant(False)
+    variants["fused"] = fused
     return variants
+
+
+def sweep_configs() -> list:
+    c = fused_mlp.mlp_config
+    return [c(128, 256, 64, 3, 8), c(128, 256, 64, 3, 8, progs_per_sm=0), c(256, 128, 64, 3, 8),
+            c(128, 128, 64, 4, 8), c(128, 128, 64, 4, 8, h_early=True), c(128, 128, 64, 4, 4),
+            c(128, 128, 64, 4, 8, flatten=True), c(128, 128, 64, 3, 8, flatten=True),
+            c(128, 128, 64, 3, 8, flatten=True, h_early=True), c(128, 128, 64, 3, 4, progs_per_sm=0),
+            c(128, 128, 64, 2, 4, progs_per_sm=2), c(128, 128, 64, 2, 4, progs_per_sm=0),
+            c(128, 64, 64, 4, 4, progs_per_sm=2), c(128, 256, 64, 2, 8, flatten=True),
+            c(128, 128, 64, 2, 8, progs_per_sm=2)]
+
+
+def config_name(cfg) -> str:
+    k = cfg.kwargs
+    flags = "".join(f for f, on in (("F", k["FLATTEN"]), ("E", k["H_EARLY"])) if on)
+    return (f"{k['BLOCK_M']}x{k['BLOCK_N']}x{k['BLOCK_K']} s{cfg.num_stages} w{cfg.num_warps} "
+            f"p{k['PROGS_PER_SM']}{flags}")
+
+
+def sweep_epilogues(do_bench, configs: list, tokens: int, dim: int, hidden: int, act: str,
+                    device: str = "cuda") -> list[dict]:
+    """Every config on the forward (act) and backward (act') matmuls, checked against torch, beside cuBLAS alone."""
+    torch.manual_seed(0)
+    x, dy = (torch.randn(tokens, dim, device=device, dtype=torch.bfloat16) for _ in range(2))
+    w_up = (torch.randn(hidden, dim, device=device) / dim**0.5).bfloat16()
+    w_down_t = (torch.randn(hidden, dim, device=device) / hidden**0.5).bfloat16()  # Wd^T, as the backward passes it
+    pre = x.float() @ w_up.float().t()
+    h = fused_mlp.mlp_activation(pre, act).bfloat16()
+    signs = fused_mlp.mlp_pack_signs(pre < 0, fused_mlp.mlp_sign_bytes(hidden, act))
+    want = {fused_mlp.MLP_EPI_ACT: h.float(),
+            fused_mlp.MLP_EPI_DACT: (dy.float() @ w_down_t.float().t()) * fused_mlp.mlp_dact(h, signs, act)}
+    operands = {fused_mlp.MLP_EPI_ACT: (x, w_up, {}), fused_mlp.MLP_EPI_DACT: (dy, w_down_t, {"h": h, "signs": signs})}
+    rows = []
+    for epi, (a, b, extra) in operands.items():
+        cublas_ms = do_bench(lambda: a @ b.t(), warmup=25, rep=100, return_mode="median")
+        rows.append({"epilogue": epi, "act": act, "config": "cuBLAS a@b.T (no epilogue)", "ms": cublas_ms})
+        for cfg in configs:
+            kw = dict(cfg.kwargs, num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+
+            def run():
+                return fused_mlp.mlp_gemm(a, b, epi, act, kernel=fused_mlp.mlp_gemm_kernel, **extra, **kw)
+
+            row = {"epilogue": epi, "act": act, "config": config_name(cfg), "cfg": cfg}
+            try:
+                out, out_signs = run()
+                row["rel_err"] = ((out.float() - want[epi]).norm() / want[epi].norm()).item()
+                row["signs_ok"] = epi != fused_mlp.MLP_EPI_ACT or bool(torch.equal(out_signs, signs))
+                row["ms"] = do_bench(run, warmup=25, rep=100, return_mode="median")
+            except Exception as e:  # out of shared memory, a pass that refuses the config
+                row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}"
+            rows.append(row)
+    flops = 2 * tokens * dim * hidden
+    print(f"\nsweep {tokens}x{dim}->{hidden} {act}: {'epi':>3} {'config':<28} {'ms':>7} {'TF/s':>6} {'rel err':>8}")
+    for r in rows:
+        err = r.get("error") or f"{r.get('rel_err', 0):.1e}{'' if r.get('signs_ok', True) else ' SIGNS WRONG'}"
+        ms = f"{r['ms']:>7.3f} {flops / r['ms'] / 1e9:>6.0f}" if "ms" in r else f"{'-':>7} {'-':>6}"
+        print(f"{'':>{len(str(tokens)) + 22}}{r['epilogue']:>3} {r['config']:<28} {ms} {err}")
+    return rows
+
+
+def best_configs(rows: list[dict], per_epilogue: int = 2) -> list:
+    picked = []
+    for epi in (fused_mlp.MLP_EPI_ACT, fused_mlp.MLP_EPI_DACT):
+        ok = sorted((r for r in rows if r["epilogue"] == epi and "cfg" in r and "ms" in r and r["rel_err"] < 1e-2
+                     and r["signs_ok"]), key=lambda r: r["ms"])
+        picked += [r["cfg"] for r in ok[:per_epilogue] if r["cfg"] not in picked]
+    return picked
+
+
+def gemm_floor_ms(do_bench, tokens: int, dim: int, hidden: int) -> float:
+    """Sum of cuBLAS times of the six matmuls of forward+backward at this shape (no MLP built on them runs faster)."""
+    x, dy = (torch.randn(tokens, dim, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+    h = torch.randn(tokens, hidden, device="cuda", dtype=torch.bfloat16)
+    w_up, w_down_t = (torch.randn(hidden, dim, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+    mms = [lambda: x @ w_up.t(), lambda: h @ w_down_t, lambda: dy @ w_down_t.t(), lambda: dy.t() @ h,
+           lambda: h @ w_up, lambda: h.t() @ x]
+    return sum(do_bench(fn, warmup=25, rep=100, return_mode="median") for fn in mms)
 
 
 def matmul_ceiling_tflops(do_bench, m: int, k: int, n: int) -> float:
@@ -86,16 +166,16 @@ def bench_shape(do_bench, variants: dict, tokens: int, dim: int, hidden: int, ac
 
 
 def print_mlp_table(rows: list[dict], ceiling: float, baseline: str) -> None:
-    print(f"{'shape':<26} {'variant':<34} {'fwd ms':>8} {'f+b ms':>8} {'f+b TF/s':>9} {'%ceil':>6} "
-          f"{'vs ' + baseline:>22} {'rel err':>8}")
+    print(f"{'shape':<26} {'variant':<32} {'fwd ms':>7} {'f+b ms':>7} {'f+b TF/s':>8} {'%ceil':>6} "
+          f"{'vs ' + baseline:>20} {'floor ms':>8} {'x floor':>7} {'rel err':>8}")
     for r in rows:
         shape = f"{r['tokens']}x{r['dim']}->{r['hidden']} {r['act']}"
         base = next((b for b in rows if b["variant"] == baseline and b["tokens"] == r["tokens"]
                      and b["hidden"] == r["hidden"] and b["act"] == r["act"]), None)
         speedup = f"{base['fwd_bwd_ms'] / r['fwd_bwd_ms']:.2f}x" if base else "-"
-        print(f"{shape:<26} {r['variant']:<34} {r['fwd_ms']:>8.3f} {r['fwd_bwd_ms']:>8.3f} "
-              f"{r['fwd_bwd_tflops']:>9.1f} {r['fwd_bwd_tflops'] / ceiling:>6.1%} {speedup:>22} "
-              f"{r['max_rel_err_vs_fp32']:>8.1e}")
+        print(f"{shape:<26} {r['variant']:<32} {r['fwd_ms']:>7.3f} {r['fwd_bwd_ms']:>7.3f} "
+              f"{r['fwd_bwd_tflops']:>8.1f} {r['fwd_bwd_tflops'] / ceiling:>6.1%} {speedup:>20} "
+              f"{r['floor_ms']:>8.3f} {r['fwd_bwd_ms'] / r['floor_ms']:>7.2f} {r['max_rel_err_vs_fp32']:>8.1e}")
 
 
 def parse_mlp_args(argv: list[str] | None) -> argparse.Namespace:
@@ -104,10 +184,12 @@ def parse_mlp_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--tokens", type=int, nargs="+", default=[32768, 98304])
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--hidden", type=int, nargs="+", default=[1536, 1792])
-    ap.add_argument("--act", nargs="+", default=["leaky_relu2"], choices=sorted(fused_mlp.MLP_ACT_SLOPES))
+    ap.add_argument("--act", nargs="+", default=["leaky_relu2", "relu2"], choices=sorted(fused_mlp.MLP_ACT_SLOPES))
     ap.add_argument("--compile-modes", nargs="+", default=["default"],
                     help="torch.compile modes to compare against, the first is the speedup baseline ('default' = "
                          "no mode; 'max-autotune-no-cudagraphs' adds minutes of autotuning per shape)")
+    ap.add_argument("--sweep", action="store_true",
+                    help="first time every config of sweep_configs() at the largest shape, then compare with the best")
     ap.add_argument("--out", type=Path, help="write results (rows, ceiling, device, versions, autotune picks) here")
     return ap.parse_args(argv)
 
@@ -122,26 +204,32 @@ def run_mlp_bench(argv: list[str] | None = None) -> int:
 
     device = torch.cuda.get_device_name()
     ceiling = matmul_ceiling_tflops(do_bench, 8192, 8192, 8192)
-    shape_ceiling = matmul_ceiling_tflops(do_bench, max(args.tokens), args.dim, max(args.hidden))
     print(f"device: {device}; torch {torch.__version__}, triton {triton.__version__}")
-    print(f"bf16 matmul ceiling: {ceiling:.0f} TFLOP/s (8192^3, cuBLAS); {shape_ceiling:.0f} TFLOP/s at "
-          f"{max(args.tokens)}x{args.dim}x{max(args.hidden)}")
+    print(f"bf16 matmul ceiling: {ceiling:.0f} TFLOP/s (8192^3, cuBLAS)")
+    sweep_rows = []
+    if args.sweep:
+        for act in args.act:
+            sweep_rows += sweep_epilogues(do_bench, sweep_configs(), max(args.tokens), args.dim, max(args.hidden), act)
+        fused_mlp.mlp_gemm_tuned.configs[:] = best_configs(sweep_rows)
     # One compiled graph per (shape, act, grad mode): past dynamo's default limit of 8 it would silently run eager.
     torch._dynamo.config.recompile_limit = 256
     variants = mlp_variants(args.compile_modes)
     rows = []
-    for act in args.act:
-        for hidden in args.hidden:
-            for tokens in args.tokens:
+    for hidden in args.hidden:
+        for tokens in sorted(args.tokens, reverse=True):  # the largest first: the autotuner times configs on it
+            floor = gemm_floor_ms(do_bench, tokens, args.dim, hidden)
+            for act in args.act:
                 print(f"... {tokens}x{args.dim}->{hidden} {act} (first calls compile and autotune)", file=sys.stderr)
-                rows += bench_shape(do_bench, variants, tokens, args.dim, hidden, act)
+                shape_rows = bench_shape(do_bench, variants, tokens, args.dim, hidden, act)
+                rows += [dict(r, floor_ms=floor) for r in shape_rows]
     baseline = f"compile:{args.compile_modes[0]}" if args.compile_modes else "eager"
     print_mlp_table(rows, ceiling, baseline)
     if args.out:
-        picks = {str(k): str(v) for k, v in fused_mlp.mlp_matmul_kernel.cache.items()}
+        picks = {str(k): str(v) for k, v in fused_mlp.mlp_gemm_tuned.cache.items()}
+        sweep = [{k: v for k, v in r.items() if k != "cfg"} for r in sweep_rows]
         args.out.write_text(json.dumps({"device": device, "torch": torch.__version__, "triton": triton.__version__,
-                                        "ceiling_tflops": ceiling, "shape_ceiling_tflops": shape_ceiling,
-                                        "rows": rows, "autotune": picks}, indent=2))
+                                        "ceiling_tflops": ceiling, "rows": rows, "sweep": sweep,
+                                        "autotune": picks}, indent=2))
     return 0
 
 

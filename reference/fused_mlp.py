@@ -48,7 +48,9 @@ def mlp_reference(x: Tensor, w_up: Tensor, w_down: Tensor, act: str) -> Tensor:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Sign bits of pre: bit j of byte c of a row is column 8c+j; rows padded to 16 bytes (TMA-friendly strides)
+# Sign bits of pre, rows padded to 16 bytes. Column c = 32g + 8j + 2q + p goes to bit 2j + p of byte 4g + q: the
+# 8 columns of a byte are the ones a thread holds in Hopper's matmul accumulator layout (2 adjacent columns in each
+# 8-column group), so the kernel packs and unpacks without moving data between threads.
 
 
 def mlp_sign_bytes(hidden: int, act: str) -> int:
@@ -57,13 +59,16 @@ def mlp_sign_bytes(hidden: int, act: str) -> int:
 
 
 def mlp_pack_signs(neg: Tensor, row_bytes: int) -> Tensor:
-    bits = F.pad(neg.to(torch.uint8), (0, row_bytes * 8 - neg.shape[1])).view(neg.shape[0], row_bytes, 8)
+    m = neg.shape[0]
+    bits = F.pad(neg.to(torch.uint8), (0, row_bytes * 8 - neg.shape[1])).view(m, row_bytes // 4, 4, 4, 2)
+    bits = bits.transpose(2, 3).reshape(m, row_bytes, 8)  # (g, j, q, p) -> byte (g, q), bit (j, p)
     return (bits << torch.arange(8, dtype=torch.uint8, device=neg.device)).sum(-1, dtype=torch.uint8)
 
 
 def mlp_unpack_signs(signs: Tensor, hidden: int) -> Tensor:
+    m = signs.shape[0]
     bits = (signs[..., None] >> torch.arange(8, dtype=torch.uint8, device=signs.device)) & 1
-    return bits.view(signs.shape[0], -1)[:, :hidden].bool()
+    return bits.view(m, -1, 4, 4, 2).transpose(2, 3).reshape(m, -1)[:, :hidden].bool()
 
 
 def mlp_dact(h: Tensor, signs: Tensor, act: str) -> Tensor:
@@ -93,21 +98,22 @@ def mlp_set_block_shapes(nargs: dict) -> None:
     nargs["h_desc"].block_shape = [bm, bn]
 
 
-def mlp_config(bm: int, bn: int, bk: int, stages: int, warps: int, flatten: bool = False, progs_per_sm: int = 1,
-               h_early: bool = False):
+def mlp_config(bm: int, bn: int, bk: int, stages: int, warps: int, flatten: bool = False, progs_per_sm: int = 1):
     """flatten: pipeline across tiles (the next tile's loads overlap this tile's epilogue); progs_per_sm: persistent
-    programs per multiprocessor (0: one program per tile, not persistent); h_early: the backward loads its h tile
-    before the K loop (in flight with the first A/B tiles)."""
+    programs per multiprocessor (0: one program per tile, not persistent)."""
     return triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_M": 8, "FLATTEN": flatten,
-                          "PROGS_PER_SM": progs_per_sm, "H_EARLY": h_early},
+                          "PROGS_PER_SM": progs_per_sm},
                          num_stages=stages, num_warps=warps, pre_hook=mlp_set_block_shapes)
 
 
 def mlp_autotune_configs() -> list:
     if mlp_interpreting():  # one small tile: the interpreter runs every config, and tests use odd, tiny shapes
         return [mlp_config(16, 32, 16, 1, 4, progs_per_sm=0)]
-    return [mlp_config(128, 256, 64, 3, 8), mlp_config(128, 128, 64, 4, 8),
-            mlp_config(128, 128, 64, 2, 4, progs_per_sm=2)]
+    # The fastest of scripts/bench_mlp.py --sweep on an H200 (tokens x 512 -> 1536/1792): 128x256 persistent won
+    # both epilogues at 1792, 256x128 the backward at 1536; the others were within 10%.
+    return [mlp_config(128, 256, 64, 3, 8), mlp_config(128, 256, 64, 2, 8, flatten=True),
+            mlp_config(256, 128, 64, 3, 8), mlp_config(128, 128, 64, 2, 4, progs_per_sm=0),
+            mlp_config(128, 128, 64, 4, 8, flatten=True)]
 
 
 if triton is not None:
@@ -116,8 +122,7 @@ if triton is not None:
     def mlp_gemm_kernel(a_desc, b_desc, c_desc, h_desc, sign_ptr, M, N, K, sign_stride, slope,
                         EPILOGUE: tl.constexpr, HAS_SIGN: tl.constexpr, PRECISION: tl.constexpr,
                         DOT_FP32: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-                        GROUP_M: tl.constexpr, FLATTEN: tl.constexpr, PROGS_PER_SM: tl.constexpr,
-                        H_EARLY: tl.constexpr):
+                        GROUP_M: tl.constexpr, FLATTEN: tl.constexpr, PROGS_PER_SM: tl.constexpr):
         num_pid_m = tl.cdiv(M, BLOCK_M)
         num_pid_n = tl.cdiv(N, BLOCK_N)
         k_tiles = tl.cdiv(K, BLOCK_K)
@@ -128,8 +133,12 @@ if triton is not None:
             group_m = min(num_pid_m - first_m, GROUP_M)
             off_m = (first_m + (tile % group) % group_m) * BLOCK_M
             off_n = ((tile % group) // group_m) * BLOCK_N
-            if EPILOGUE == 2 and H_EARLY:
-                h = h_desc.load([off_m, off_n])
+            cols = off_n // 8 + tl.arange(0, BLOCK_N // 8)  # sign bytes of this tile
+            rows = off_m + tl.arange(0, BLOCK_M)
+            sign_ptrs = sign_ptr + rows[:, None] * sign_stride + cols[None, :]
+            sign_mask = (rows[:, None] < M) & (cols[None, :] < sign_stride)
+            if EPILOGUE == 2 and HAS_SIGN:  # a few bytes per thread: in flight during the K loop
+                packed = tl.load(sign_ptrs, mask=sign_mask, other=0)
             acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
             for kt in range(k_tiles):  # TMA zero-fills past the ragged edges of M, N and K
                 a = a_desc.load([off_m, kt * BLOCK_K])
@@ -139,26 +148,23 @@ if triton is not None:
                     b = b.to(tl.float32)
                 acc = tl.dot(a, b.T, acc, input_precision=PRECISION)
 
-            cols = off_n // 8 + tl.arange(0, BLOCK_N // 8)  # sign bytes of this tile
-            rows = off_m + tl.arange(0, BLOCK_M)
-            sign_ptrs = sign_ptr + rows[:, None] * sign_stride + cols[None, :]
-            sign_mask = (rows[:, None] < M) & (cols[None, :] < sign_stride)
             if EPILOGUE == 1:  # forward: h = leaky(pre)^2 and the sign bits of pre
                 s = tl.where(acc > 0, acc, acc * slope)
                 c_desc.store([off_m, off_n], (s * s).to(c_desc.dtype))
                 if HAS_SIGN:
-                    neg = tl.reshape((acc < 0).to(tl.int32), (BLOCK_M, BLOCK_N // 8, 8))
-                    packed = tl.sum(neg << tl.arange(0, 8)[None, None, :], axis=2)
+                    bits = tl.reshape(acc.to(tl.int32, bitcast=True), (BLOCK_M, BLOCK_N // 32, 4, 4, 2))
+                    bits = tl.reshape(tl.permute(bits, (0, 1, 3, 2, 4)), (BLOCK_M, BLOCK_N // 8, 8))
+                    shift = tl.arange(0, 8)[None, None, :]  # the sign bit (31) of the k-th value -> bit k
+                    packed = tl.sum((bits >> (31 - shift)) & (1 << shift), axis=2)
                     tl.store(sign_ptrs, packed.to(tl.uint8), mask=sign_mask)
             else:  # backward: dpre = (dy @ Wd) * act'(pre), act' from the saved h and sign bits
-                if not H_EARLY:
-                    h = h_desc.load([off_m, off_n])
-                r = tl.sqrt(h.to(tl.float32))
+                r = tl.sqrt(h_desc.load([off_m, off_n]).to(tl.float32))
                 dact = 2.0 * r
                 if HAS_SIGN:
-                    packed = tl.load(sign_ptrs, mask=sign_mask, other=0).to(tl.int32)
-                    bits = (packed[:, :, None] >> tl.arange(0, 8)[None, None, :]) & 1
-                    neg = tl.reshape(bits, (BLOCK_M, BLOCK_N)) != 0
+                    shift = 31 - tl.arange(0, 8)[None, None, :]  # bit k -> the sign bit
+                    bits = packed.to(tl.int32)[:, :, None] << shift
+                    bits = tl.permute(tl.reshape(bits, (BLOCK_M, BLOCK_N // 32, 4, 4, 2)), (0, 1, 3, 2, 4))
+                    neg = tl.reshape(bits, (BLOCK_M, BLOCK_N)) < 0
                     dact = tl.where(neg, -slope * dact, dact)
                 c_desc.store([off_m, off_n], (acc * dact).to(c_desc.dtype))
 
@@ -227,7 +233,7 @@ def fused_mlp_fwd(x: Tensor, w_up: Tensor, w_down: Tensor, act: str) -> tuple[Te
     else:
         pre = x @ w_up.t()
         h = mlp_activation(pre, act)
-        signs = mlp_pack_signs(pre < 0, mlp_sign_bytes(pre.shape[1], act))
+        signs = mlp_pack_signs(torch.signbit(pre), mlp_sign_bytes(pre.shape[1], act))
     return h @ w_down.t(), h, signs
 
 

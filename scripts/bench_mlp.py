@@ -43,21 +43,17 @@ def mlp_variants(compile_modes: list[str]) -> dict:
 
 
 def sweep_configs() -> list:
+    """The configs worth timing on an H100/H200 (a first sweep of 15 kept these; docs/notes in the module)."""
     c = fused_mlp.mlp_config
-    return [c(128, 256, 64, 3, 8), c(128, 256, 64, 3, 8, progs_per_sm=0), c(256, 128, 64, 3, 8),
-            c(128, 128, 64, 4, 8), c(128, 128, 64, 4, 8, h_early=True), c(128, 128, 64, 4, 4),
-            c(128, 128, 64, 4, 8, flatten=True), c(128, 128, 64, 3, 8, flatten=True),
-            c(128, 128, 64, 3, 8, flatten=True, h_early=True), c(128, 128, 64, 3, 4, progs_per_sm=0),
-            c(128, 128, 64, 2, 4, progs_per_sm=2), c(128, 128, 64, 2, 4, progs_per_sm=0),
-            c(128, 64, 64, 4, 4, progs_per_sm=2), c(128, 256, 64, 2, 8, flatten=True),
-            c(128, 128, 64, 2, 8, progs_per_sm=2)]
+    return [c(128, 256, 64, 3, 8), c(128, 256, 64, 2, 8, flatten=True), c(256, 128, 64, 3, 8),
+            c(128, 128, 64, 2, 4, progs_per_sm=0), c(128, 128, 64, 4, 8, flatten=True), c(128, 128, 64, 4, 8),
+            c(128, 128, 64, 2, 4, progs_per_sm=2), c(128, 256, 64, 3, 8, progs_per_sm=0)]
 
 
 def config_name(cfg) -> str:
     k = cfg.kwargs
-    flags = "".join(f for f, on in (("F", k["FLATTEN"]), ("E", k["H_EARLY"])) if on)
     return (f"{k['BLOCK_M']}x{k['BLOCK_N']}x{k['BLOCK_K']} s{cfg.num_stages} w{cfg.num_warps} "
-            f"p{k['PROGS_PER_SM']}{flags}")
+            f"p{k['PROGS_PER_SM']}{'F' if k['FLATTEN'] else ''}")
 
 
 def sweep_epilogues(do_bench, configs: list, tokens: int, dim: int, hidden: int, act: str,
@@ -69,7 +65,7 @@ def sweep_epilogues(do_bench, configs: list, tokens: int, dim: int, hidden: int,
     w_down_t = (torch.randn(hidden, dim, device=device) / hidden**0.5).bfloat16()  # Wd^T, as the backward passes it
     pre = x.float() @ w_up.float().t()
     h = fused_mlp.mlp_activation(pre, act).bfloat16()
-    signs = fused_mlp.mlp_pack_signs(pre < 0, fused_mlp.mlp_sign_bytes(hidden, act))
+    signs = fused_mlp.mlp_pack_signs(torch.signbit(pre), fused_mlp.mlp_sign_bytes(hidden, act))
     want = {fused_mlp.MLP_EPI_ACT: h.float(),
             fused_mlp.MLP_EPI_DACT: (dy.float() @ w_down_t.float().t()) * fused_mlp.mlp_dact(h, signs, act)}
     operands = {fused_mlp.MLP_EPI_ACT: (x, w_up, {}), fused_mlp.MLP_EPI_DACT: (dy, w_down_t, {"h": h, "signs": signs})}
@@ -87,7 +83,9 @@ def sweep_epilogues(do_bench, configs: list, tokens: int, dim: int, hidden: int,
             try:
                 out, out_signs = run()
                 row["rel_err"] = ((out.float() - want[epi]).norm() / want[epi].norm()).item()
-                row["signs_ok"] = epi != fused_mlp.MLP_EPI_ACT or bool(torch.equal(out_signs, signs))
+                # the kernel's and torch's sums of the same products may differ in sign where pre ~ 0 (h ~ 0 there)
+                flipped = fused_mlp.mlp_unpack_signs(out_signs, hidden) != torch.signbit(pre)
+                row["signs_ok"] = epi != fused_mlp.MLP_EPI_ACT or not (flipped & (pre.abs() > 1e-3)).any().item()
                 row["ms"] = do_bench(run, warmup=25, rep=100, return_mode="median")
             except Exception as e:  # out of shared memory, a pass that refuses the config
                 row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}"
@@ -156,26 +154,35 @@ def bench_shape(do_bench, variants: dict, tokens: int, dim: int, hidden: int, ac
         def fwd_bwd():
             torch.autograd.grad(fn(x, w_up, w_down, act), inputs, dy)
 
+        def fwd_bwd_x10():  # back to back, as in training: the CPU queues ahead, launch latency hides
+            for _ in range(10):
+                fwd_bwd()
+
         ms_fwd = do_bench(fwd, warmup=25, rep=200, return_mode="median")
         ms_all = do_bench(fwd_bwd, warmup=25, rep=200, return_mode="median")
+        ms_x10 = do_bench(fwd_bwd_x10, warmup=25, rep=200, return_mode="median") / 10
         rows.append({"variant": name, "tokens": tokens, "dim": dim, "hidden": hidden, "act": act,
-                     "fwd_ms": ms_fwd, "fwd_bwd_ms": ms_all, "fwd_tflops": flops_fwd / (ms_fwd * 1e-3) / 1e12,
+                     "fwd_ms": ms_fwd, "fwd_bwd_ms": ms_all, "fwd_bwd_b2b_ms": ms_x10,
+                     "fwd_tflops": flops_fwd / (ms_fwd * 1e-3) / 1e12,
                      "fwd_bwd_tflops": flops_all / (ms_all * 1e-3) / 1e12, "max_rel_err_vs_fp32": max(errors),
                      "first_call_s": warm_s})
     return rows
 
 
 def print_mlp_table(rows: list[dict], ceiling: float, baseline: str) -> None:
-    print(f"{'shape':<26} {'variant':<32} {'fwd ms':>7} {'f+b ms':>7} {'f+b TF/s':>8} {'%ceil':>6} "
-          f"{'vs ' + baseline:>20} {'floor ms':>8} {'x floor':>7} {'rel err':>8}")
+    """f+b: one forward+backward per do_bench call (its first kernel waits on the CPU); b2b: ten back to back."""
+    print(f"{'shape':<27} {'variant':<30} {'fwd ms':>6} {'f+b ms':>6} {'TF/s':>5} {'%ceil':>5} {'vs ' + baseline:>19} "
+          f"{'b2b ms':>6} {'vs base':>7} {'floor':>5} {'/floor':>6} {'rel err':>7}")
     for r in rows:
         shape = f"{r['tokens']}x{r['dim']}->{r['hidden']} {r['act']}"
         base = next((b for b in rows if b["variant"] == baseline and b["tokens"] == r["tokens"]
                      and b["hidden"] == r["hidden"] and b["act"] == r["act"]), None)
         speedup = f"{base['fwd_bwd_ms'] / r['fwd_bwd_ms']:.2f}x" if base else "-"
-        print(f"{shape:<26} {r['variant']:<32} {r['fwd_ms']:>7.3f} {r['fwd_bwd_ms']:>7.3f} "
-              f"{r['fwd_bwd_tflops']:>8.1f} {r['fwd_bwd_tflops'] / ceiling:>6.1%} {speedup:>20} "
-              f"{r['floor_ms']:>8.3f} {r['fwd_bwd_ms'] / r['floor_ms']:>7.2f} {r['max_rel_err_vs_fp32']:>8.1e}")
+        b2b = f"{base['fwd_bwd_b2b_ms'] / r['fwd_bwd_b2b_ms']:.2f}x" if base else "-"
+        print(f"{shape:<27} {r['variant']:<30} {r['fwd_ms']:>6.3f} {r['fwd_bwd_ms']:>6.3f} "
+              f"{r['fwd_bwd_tflops']:>5.0f} {r['fwd_bwd_tflops'] / ceiling:>5.0%} {speedup:>19} "
+              f"{r['fwd_bwd_b2b_ms']:>6.3f} {b2b:>7} {r['floor_ms']:>5.3f} {r['fwd_bwd_ms'] / r['floor_ms']:>6.2f} "
+              f"{r['max_rel_err_vs_fp32']:>7.1e}")
 
 
 def parse_mlp_args(argv: list[str] | None) -> argparse.Namespace:

@@ -192,7 +192,7 @@ def parse_mlp_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--hidden", type=int, nargs="+", default=[1536, 1792])
     ap.add_argument("--act", nargs="+", default=["leaky_relu2", "relu2"], choices=sorted(fused_mlp.MLP_ACT_SLOPES))
-    ap.add_argument("--compile-modes", nargs="+", default=["default"],
+    ap.add_argument("--compile-modes", nargs="*", default=["default"],
                     help="torch.compile modes to compare against, the first is the speedup baseline ('default' = "
                          "no mode; 'max-autotune-no-cudagraphs' adds minutes of autotuning per shape)")
     ap.add_argument("--sweep", action="store_true",

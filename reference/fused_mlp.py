@@ -2,10 +2,12 @@
 
 Literate order: plain PyTorch reference -> sign-bit packing -> Triton matmul with the activation fused into its
 epilogue -> launcher -> custom ops (forward, backward, fake impls, autograd) -> nn.Module. Tests:
-tests/reference/test_fused_mlp.py (CPU through TRITON_INTERPRET=1); speed and notes: scripts/bench_mlp.py.
+tests/reference/test_fused_mlp.py (CPU through TRITON_INTERPRET=1); speed: scripts/bench_mlp.py; measured numbers and
+why the split is what it is: reference/fused_mlp_notes.md.
 
-Why this split: of the six matmuls of forward+backward (x@Wu, h@Wd, dy@Wd^T, dy^T@h, dpre@Wu, dpre^T@x) only two
-have elementwise work attached, and cuBLAS beats a Triton matmul on the other four. So Triton does exactly two:
+Why this split: of the six matmuls of forward+backward (x@Wu^T, h@Wd^T, dy@Wd, dy^T@h, dpre@Wu, dpre^T@x; nn.Linear
+weight layouts) only two have elementwise work attached, and cuBLAS beats a Triton matmul on the other four. So
+Triton does exactly two:
   forward   h = act(x @ Wu^T)                      epilogue: square, store h (and the sign bits of pre)
   backward  dpre = (dy @ Wd) * act'(pre)            epilogue: act' rebuilt from the saved h and sign bits
 and pre, dh and s = leaky(pre) never reach memory. act' needs no saved pre: with s = leaky(pre, a), h = s^2,
@@ -284,10 +286,9 @@ fused_mlp_fwd.register_autograd(fused_mlp_backward, setup_context=fused_mlp_setu
 class FusedMLP(nn.Module):
     """MLP block whose up/down weights live in nn.Linear modules (GPTQ hooks and state_dict keys see plain Linears).
 
-    The Triton path runs on CUDA (on CPU only in the interpreter tests) when dim and hidden rows are multiples of
-    16 bytes; FUSED_MLP=0 in the environment, or `module.use_triton = False`, forces the plain PyTorch path. Under
-    CUDA autocast the kernels run in the autocast dtype; otherwise in x's dtype (weights are cast to it, grads flow
-    back through the cast).
+    The Triton path runs on CUDA in bf16 (under bf16 autocast, or for bf16 inputs; weights are cast to it and grads
+    flow back through the cast) when dim and hidden rows are multiples of 16 bytes, and on CPU only in the
+    interpreter tests; FUSED_MLP=0 in the environment, or `module.use_triton = False`, forces the plain PyTorch path.
     """
 
     def __init__(self, dim: int, hidden: int, act: str = "relu2") -> None:

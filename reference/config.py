@@ -76,6 +76,8 @@ class Hyperparameters:
     val_loss_every = int(os.environ.get("VAL_LOSS_EVERY", preset("VAL_LOSS_EVERY", 0)))
     train_log_every = int(os.environ.get("TRAIN_LOG_EVERY", preset("TRAIN_LOG_EVERY", 200)))
     compile = bool(int(os.environ.get("COMPILE", preset("COMPILE", 1))))
+    # torch.compile mode for the training model ("" = default; e.g. max-autotune-no-cudagraphs)
+    compile_mode = os.environ.get("COMPILE_MODE", preset("COMPILE_MODE", ""))
 
     # optimizers: Muon for block matrices, Adam for embeddings and scalars
     tied_embed_lr = float(os.environ.get("TIED_EMBED_LR", preset("TIED_EMBED_LR", 0.05)))

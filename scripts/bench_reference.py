@@ -6,7 +6,8 @@ On one local synthetic data set (`auditor.data.synth`, vocab 1024, built first):
 1. baseline config, one GPU, the same --steps for both: the challenge's baseline script vs the reference with
    PRESET=baseline -> step time (slope of train_time between step 10 and the last step), MFU, and the pre-quant
    val_bpb both print at the last step (same LR schedule: warm-down over the last 8% of the steps);
-2. PR #1250 config (PRESET=pr1250, TTT and GPTQ off: step time only), 8 vs 4 KV heads, --kv-steps steps;
+2. PR #1250 config (PRESET=pr1250, TTT and GPTQ off: step time only, each run stopped once its training loop
+   ends), 8 vs 4 KV heads, --kv-steps steps;
 3. with two GPUs or more: the reference at the baseline config under `torchrun --nproc_per_node=2` -> its loss
    curve against the one-GPU run (same global batch) and the step-time ratio.
 Runs of one phase go to different GPUs in parallel when there are enough, else one after the other; every run
@@ -48,6 +49,7 @@ SHAPES = {
 SMOKE_ENV = {"NUM_LAYERS": "2", "MODEL_DIM": "64", "NUM_HEADS": "8", "MLP_MULT": "2", "TRAIN_SEQ_LEN": "128",
              "TRAIN_BATCH_TOKENS": "2048", "MICRO_BATCH_TOKENS": "1024", "BIGRAM_VOCAB_SIZE": "64",
              "BIGRAM_DIM": "16", "VAL_BATCH_SIZE": "8192", "OMP_NUM_THREADS": "1"}
+TRAINING_DONE = "peak memory allocated"  # the reference's line after its training loop (CUDA only)
 STEP_LINE = re.compile(r"^step:(\d+)/\d+ train_loss:(\S+) train_time:(\d+)ms", re.M)
 
 
@@ -59,6 +61,8 @@ class Run:
     shape: dict
     nproc: int = 1
     gpus: list[int] = field(default_factory=list)
+    # step-time-only runs stop at this line (the reference logs it right after its training loop): no artifact/eval
+    stop_at: str | None = None
     # results
     ok: bool = False
     error: str | None = None
@@ -122,13 +126,24 @@ def launch(run: Run, workdir: Path, timeout: float) -> Launched:
     return Launched(proc, log, time.monotonic(), timeout)
 
 
+def wait_or_stop(run: Run, job: Launched) -> bool:
+    """Wait for the run to exit, or stop it once its log shows `run.stop_at`; whether it was stopped so."""
+    while job.proc.poll() is None:
+        if time.monotonic() - job.start > job.timeout:
+            job.proc.kill()
+            job.proc.wait()
+            run.error = f"killed after {job.timeout:.0f} s"
+            return False
+        if run.stop_at and run.stop_at in job.log.read_text(encoding="utf-8", errors="replace"):
+            job.proc.terminate()
+            job.proc.wait()
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def collect(run: Run, job: Launched, steps: int, peak: float | None) -> None:
-    try:
-        job.proc.wait(timeout=max(1.0, job.timeout - (time.monotonic() - job.start)))
-    except subprocess.TimeoutExpired:
-        job.proc.kill()
-        job.proc.wait()
-        run.error = f"killed after {job.timeout:.0f} s"
+    stopped = wait_or_stop(run, job)
     run.wall_s = time.monotonic() - job.start
     text = job.log.read_text(encoding="utf-8", errors="replace")
     points = {int(s): (float(loss), float(ms)) for s, loss, ms in STEP_LINE.findall(text)}
@@ -147,7 +162,7 @@ def collect(run: Run, job: Launched, steps: int, peak: float | None) -> None:
         run.val_bpb = last[-1].val_bpb if last else None
         if parsed.final is not None:
             run.final_stage, run.final_bpb = parsed.final.stage, parsed.final.val_bpb
-    run.ok = job.proc.returncode == 0 and run.step_ms is not None
+    run.ok = (job.proc.returncode == 0 or stopped) and run.step_ms is not None
     if not run.ok and run.error is None:
         tail = " | ".join(line for line in text.strip().splitlines()[-3:])
         run.error = f"exit {job.proc.returncode}: {tail[-400:]}"
@@ -191,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, required=True, help="the challenge's baseline train_gpt.py")
     parser.add_argument("--out", type=Path, required=True, help="JSON results")
     parser.add_argument("--steps", type=int, default=120, help="optimizer steps at the baseline config")
-    parser.add_argument("--kv-steps", type=int, default=15, help="optimizer steps at the PR #1250 config")
+    parser.add_argument("--kv-steps", type=int, default=20, help="optimizer steps at the PR #1250 config")
     parser.add_argument("--budget-s", type=float, default=520.0, help="wall clock for everything after the data")
     parser.add_argument("--peak-tflops", type=float, help="peak dense bf16 TFLOP/s per GPU (default: by GPU name)")
     parser.add_argument("--workdir", type=Path, help="where data and runs go (default: a temporary folder)")
@@ -224,9 +239,10 @@ def main(argv: list[str] | None = None) -> int:
               "GPTQ_ENABLED": "0", "EVAL_STRIDE": "0", "WARMUP_STEPS": "3"}
     baseline = Run("baseline script", args.baseline.resolve(), base_env, SHAPES["baseline"])
     reference = Run("reference baseline", REFERENCE, ref_base_env, SHAPES["baseline"])
-    kv8 = Run("reference pr1250 kv8", REFERENCE, {**kv_env, "NUM_KV_HEADS": "8"}, SHAPES["pr1250"])
+    kv8 = Run("reference pr1250 kv8", REFERENCE, {**kv_env, "NUM_KV_HEADS": "8"}, SHAPES["pr1250"],
+              stop_at=TRAINING_DONE)
     kv4 = Run("reference pr1250 kv4", REFERENCE, {**kv_env, "NUM_KV_HEADS": "4"},
-              {**SHAPES["pr1250"], "kv_heads": 4})
+              {**SHAPES["pr1250"], "kv_heads": 4}, stop_at=TRAINING_DONE)
     two = Run("reference baseline 2 GPUs", REFERENCE, ref_base_env, SHAPES["baseline"], nproc=2)
     every = (baseline, reference, kv8, kv4, two)
     steps = {r.label: (args.kv_steps if "pr1250" in r.label else args.steps) for r in every}

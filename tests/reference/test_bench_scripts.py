@@ -55,3 +55,33 @@ def test_bench_mlp_rows_on_cpu_through_the_interpreter(monkeypatch):
     rows = bench_mlp.bench_shape(one_shot, bench_mlp.mlp_variants([]), 40, 24, 48, "leaky_relu2", device="cpu")
     assert [r["variant"] for r in rows] == ["eager", "fused (recompute h)", "fused (store h)"]
     assert all(r["max_rel_err_vs_fp32"] < 3e-2 and r["fwd_bwd_tflops"] > 0 for r in rows)
+
+
+def test_sweep_reference_smoke_times_each_variant_and_reports(tmp_path):
+    out = tmp_path / "sweep.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "sweep_reference.py"), "--smoke", "--out", str(out),
+                           "--variants", "ref,mlp0", "--steps", "5", "--warmup", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    assert [v["variant"] for v in doc["variants"]] == ["ref", "mlp0"]
+    assert all(v["median_ms"] > 0 and v["accum_steps"] == 2 for v in doc["variants"])
+    assert doc["variants"][1]["env"]["FUSED_MLP"] == "0" and "mlp0" in proc.stdout
+
+
+def test_sweep_kernel_categories_split_profiled_time():
+    import sweep_reference
+
+    class Event:
+        def __init__(self, key, us):
+            self.key, self.self_device_time_total = key, us
+
+    class Prof:
+        def key_averages(self):
+            return [Event("pytorch_flash::flash_fwd_kernel", 4000.0), Event("nvjet_hsh_128x256", 3000.0),
+                    Event("mlp_matmul_kernel", 2000.0), Event("triton_poi_fused_add_0", 1000.0),
+                    Event("aten::mm", 0.0), Event("Memcpy HtoD", 500.0)]
+
+    totals, top = sweep_reference.kernel_categories(Prof(), steps=2)
+    assert totals == {"attention": 2.0, "GEMM": 1.5, "fused MLP kernel": 1.0, "other Triton": 0.5, "rest": 0.25}
+    assert top[0] == ("pytorch_flash::flash_fwd_kernel", 2.0) and len(top) == 5

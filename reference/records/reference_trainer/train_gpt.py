@@ -115,6 +115,8 @@ class Hyperparameters:
     val_loss_every = int(os.environ.get("VAL_LOSS_EVERY", preset("VAL_LOSS_EVERY", 0)))
     train_log_every = int(os.environ.get("TRAIN_LOG_EVERY", preset("TRAIN_LOG_EVERY", 200)))
     compile = bool(int(os.environ.get("COMPILE", preset("COMPILE", 1))))
+    # torch.compile mode for the training model ("" = default; e.g. max-autotune-no-cudagraphs)
+    compile_mode = os.environ.get("COMPILE_MODE", preset("COMPILE_MODE", ""))
 
     # optimizers: Muon for block matrices, Adam for embeddings and scalars
     tied_embed_lr = float(os.environ.get("TIED_EMBED_LR", preset("TIED_EMBED_LR", 0.05)))
@@ -235,6 +237,8 @@ class DistributedTokenLoader:
         span = micro_tokens + 1
         chunk = self.stream.take(span * self.world_size)
         local = chunk[self.rank * span : (self.rank + 1) * span].to(torch.int64)
+        if self.device.type == "cuda":  # pinned: the copies below do not wait for the GPU's queue to drain
+            local = local.pin_memory()
         x = local[:-1].reshape(-1, seq_len)  # (B, T)
         y = local[1:].reshape(-1, seq_len)  # (B, T)
         return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
@@ -719,22 +723,32 @@ class Muon(torch.optim.Optimizer):
             for p in group["params"]:
                 stacks.setdefault(tuple(p.shape), []).append(p)
             for shape, params in stacks.items():
-                mine = params[rank::world_size]  # this rank's share of the stack
-                updates = torch.zeros((len(params), *shape), device=params[0].device, dtype=torch.bfloat16)
-                if mine:
-                    grads = []
-                    for p in mine:
-                        buf = self.state[p].setdefault("momentum_buffer", torch.zeros_like(p.grad))
-                        buf.mul_(group["momentum"]).add_(p.grad)
-                        grads.append(p.grad.add(buf, alpha=group["momentum"]))
-                    ortho = self.orthogonalise(torch.stack(grads), group["backend_steps"])
-                    updates[rank::world_size] = ortho * max(1.0, shape[0] / shape[1]) ** 0.5
+                updates = self._stack_updates(group, shape, params[rank::world_size])  # this rank's share
                 if distributed:
-                    dist.all_reduce(updates)
-                for p, update in zip(params, updates):
-                    if group["weight_decay"] > 0:
-                        p.mul_(1.0 - group["lr"] * group["weight_decay"])
-                    p.add_(update.to(p.dtype), alpha=-group["lr"])
+                    shared = torch.zeros((len(params), *shape), device=params[0].device, dtype=torch.bfloat16)
+                    if updates is not None:
+                        shared[rank::world_size] = updates
+                    dist.all_reduce(shared)
+                    updates = shared
+                # foreach: one launch per stack instead of one per matrix
+                if group["weight_decay"] > 0:
+                    torch._foreach_mul_(params, 1.0 - group["lr"] * group["weight_decay"])
+                torch._foreach_add_(params, list(updates.to(params[0].dtype).unbind(0)), alpha=-group["lr"])
+
+    def _stack_updates(self, group: dict, shape: tuple[int, ...], params: list[nn.Parameter]) -> Tensor | None:
+        """Nesterov momentum, then the orthogonalised, shape-scaled updates of `params` as one bf16 stack."""
+        if not params:
+            return None
+        for p in params:
+            if "momentum_buffer" not in self.state[p]:
+                self.state[p]["momentum_buffer"] = torch.zeros_like(p.grad)
+        grads = [p.grad for p in params]
+        bufs = [self.state[p]["momentum_buffer"] for p in params]
+        torch._foreach_mul_(bufs, group["momentum"])
+        torch._foreach_add_(bufs, grads)
+        nesterov = torch._foreach_add(grads, bufs, alpha=group["momentum"])
+        ortho = self.orthogonalise(torch.stack(nesterov), group["backend_steps"])
+        return ortho * max(1.0, shape[0] / shape[1]) ** 0.5
 
 
 def split_params(model: nn.Module) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
@@ -1483,15 +1497,59 @@ def log_environment(run: Session, code: str) -> None:
         run.log(subprocess.run(["nvidia-smi"], capture_output=True, text=True, check=False).stdout, console=False)
 
 
+def compile_for_training(run: Session, base_model: GPT, muon: Muon) -> tuple[nn.Module, nn.Module]:
+    """(compiled model, the model the step calls: DDP-wrapped when distributed); Muon's Newton-Schulz compiled."""
+    args = run.args
+    compiled = base_model
+    if run.cuda and args.compile:
+        compiled = torch.compile(base_model, dynamic=False, fullgraph=True, mode=args.compile_mode or None)
+        muon.orthogonalise = torch.compile(muon.orthogonalise, dynamic=False, fullgraph=True)
+    model = (DDP(compiled, device_ids=[run.local_rank] if run.cuda else None, broadcast_buffers=False)
+             if run.distributed else compiled)
+    return compiled, model
+
+
+def zero_grad(optimizers: list[torch.optim.Optimizer]) -> None:
+    for opt in optimizers:
+        opt.zero_grad(set_to_none=True)
+
+
+def forward_backward(run: Session, model: nn.Module, loader: DistributedTokenLoader, micro_tokens: int,
+                     accum_steps: int) -> torch.Tensor:
+    """Gradients of the mean loss over one global batch (accumulated over micro-batches); that loss, on device."""
+    total = torch.zeros((), device=run.device)
+    for micro in range(accum_steps):
+        if run.distributed:
+            model.require_backward_grad_sync = micro == accum_steps - 1
+        x, y = loader.next_batch(micro_tokens, run.args.train_seq_len)
+        with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.cuda):
+            loss = model(x, y)
+        total += loss.detach()
+        (loss / accum_steps).backward()
+    return total / accum_steps
+
+
+def optimizer_step(args: Hyperparameters, base_model: GPT, optimizers: list[torch.optim.Optimizer], muon: Muon,
+                   step: int, scale: float) -> None:
+    """Muon momentum warm-up, the LR schedule's `scale`, optional clipping, one step of every optimizer."""
+    frac = min(step / args.muon_momentum_warmup_steps, 1.0) if args.muon_momentum_warmup_steps > 0 else 1.0
+    for group in muon.param_groups:
+        group["momentum"] = (1 - frac) * args.muon_momentum_warmup_start + frac * args.muon_momentum
+    for opt in optimizers:
+        for group in opt.param_groups:
+            group["lr"] = group["base_lr"] * scale
+    if args.grad_clip_norm > 0:
+        torch.nn.utils.clip_grad_norm_(base_model.parameters(), args.grad_clip_norm)
+    for opt in optimizers:
+        opt.step()
+    zero_grad(optimizers)
+
+
 def train(run: Session, base_model: GPT, val_tokens: torch.Tensor, luts) -> tuple[nn.Module, float, int]:
     """Warm up, train under the wall clock, apply the weight average: (compiled model, train time in ms, steps)."""
     args, device = run.args, run.device
-    compiled = torch.compile(base_model, dynamic=False) if run.cuda and args.compile else base_model
-    model = (DDP(compiled, device_ids=[run.local_rank] if run.cuda else None, broadcast_buffers=False)
-             if run.distributed else compiled)
     optimizers, muon = build_optimizers(base_model, args, fused=run.cuda)
-    if run.cuda and args.compile:
-        muon.orthogonalise = torch.compile(muon.orthogonalise)
+    compiled, model = compile_for_training(run, base_model, muon)
     micro_tokens, accum_steps = micro_batching(args, run.world_size)
     run.log(f"preset:{PRESET} model_params:{sum(p.numel() for p in base_model.parameters())}")
     run.log(f"world_size:{run.world_size} grad_accum_steps:{accum_steps} micro_batch_tokens:{micro_tokens}")
@@ -1503,22 +1561,8 @@ def train(run: Session, base_model: GPT, val_tokens: torch.Tensor, luts) -> tupl
             f"max_wallclock_seconds:{args.max_wallclock_seconds:.3f}")
     run.log(f"seed:{args.seed}")
 
-    def zero_grad() -> None:
-        for opt in optimizers:
-            opt.zero_grad(set_to_none=True)
-
     def train_step(loader: DistributedTokenLoader) -> torch.Tensor:
-        zero_grad()
-        total = torch.zeros((), device=device)
-        for micro in range(accum_steps):
-            if run.distributed:
-                model.require_backward_grad_sync = micro == accum_steps - 1
-            x, y = loader.next_batch(micro_tokens, args.train_seq_len)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=run.cuda):
-                loss = model(x, y)
-            total += loss.detach()
-            (loss / accum_steps).backward()
-        return total / accum_steps
+        return forward_backward(run, model, loader, micro_tokens, accum_steps)
 
     # Compile warm-up: prime the compiled paths, then restore the initial weights and optimizer state.
     if args.warmup_steps > 0:
@@ -1529,11 +1573,11 @@ def train(run: Session, base_model: GPT, val_tokens: torch.Tensor, luts) -> tupl
             train_step(loader)
             for opt in optimizers:
                 opt.step()
+            zero_grad(optimizers)
             run.log(f"warmup_step:{warmup_step + 1}/{args.warmup_steps}")
         base_model.load_state_dict(initial)
         for opt, state in zip(optimizers, initial_opt):
             opt.load_state_dict(state)
-        zero_grad()
 
     reserve = args.gptq_reserve_seconds if args.gptq_enabled else 0.0
     budget_ms = 1000.0 * (args.max_wallclock_seconds - reserve) if args.max_wallclock_seconds > 0 else None
@@ -1562,17 +1606,7 @@ def train(run: Session, base_model: GPT, val_tokens: torch.Tensor, luts) -> tupl
         progress = max(step / args.iterations, elapsed_ms / budget_ms if budget_ms else 0.0)
         scale = lr_scale(progress, args.lr_warmup_frac, args.warmdown_frac)
         train_loss = train_step(loader)
-        frac = min(step / args.muon_momentum_warmup_steps, 1.0) if args.muon_momentum_warmup_steps > 0 else 1.0
-        for group in muon.param_groups:
-            group["momentum"] = (1 - frac) * args.muon_momentum_warmup_start + frac * args.muon_momentum
-        for opt in optimizers:
-            for group in opt.param_groups:
-                group["lr"] = group["base_lr"] * scale
-        if args.grad_clip_norm > 0:
-            torch.nn.utils.clip_grad_norm_(base_model.parameters(), args.grad_clip_norm)
-        for opt in optimizers:
-            opt.step()
-        zero_grad()
+        optimizer_step(args, base_model, optimizers, muon, step, scale)
         step += 1
         averager.update(step, scale)
         approx_ms = train_ms + 1000.0 * (time.perf_counter() - t0)

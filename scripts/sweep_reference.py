@@ -39,6 +39,7 @@ VARIANTS: dict[str, tuple[dict[str, str], str]] = {
     "mlp0": ({"FUSED_MLP": "0"}, "auto"),
     "cudnn": ({}, "cudnn"),
     "cudnn-mlp0": ({"FUSED_MLP": "0"}, "cudnn"),
+    "cudnn-storeh": ({"FUSED_MLP_STORE_H": "1"}, "cudnn"),
     "cudnn-mlp0-micro256k": ({"FUSED_MLP": "0", "MICRO_BATCH_TOKENS": "262144"}, "cudnn"),
     "cudnn-mlp0-micro512k": ({"FUSED_MLP": "0", "MICRO_BATCH_TOKENS": "524288"}, "cudnn"),
     "cudnn-mlp0-autotune": ({"FUSED_MLP": "0", "COMPILE_MODE": "max-autotune-no-cudagraphs"}, "cudnn"),
@@ -222,8 +223,8 @@ def run_variant(name: str, attention: str, steps: int, warmup: int, lockdir: Pat
 
     args = Hyperparameters()
     run = trainer.start_session(args)
-    out: dict = dict(variant=name, env={k: os.environ.get(k) for k in ("FUSED_MLP", "MICRO_BATCH_TOKENS",
-                                                                        "COMPILE_MODE")})
+    knobs = ("FUSED_MLP", "FUSED_MLP_STORE_H", "MICRO_BATCH_TOKENS", "COMPILE_MODE")
+    out: dict = dict(variant=name, env={k: os.environ.get(k) for k in knobs})
     out["attention"] = configure_attention(attention) if run.cuda else "cpu"
     torch.manual_seed(args.seed)
     base_model = trainer.build_model(args, run.device)
@@ -391,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     children = {n: launch_child(n, args.steps, args.warmup, lockdir, env, workdir) for n in names}
     doc: dict = dict(versions=versions(), steps=args.steps, smoke=args.smoke, attention=[], variants=[])
     deadline = t0 + args.budget_s
-    compiled_by = deadline - 20.0 - 15.0 * len(names)  # leave time to run every timed phase
+    compiled_by = deadline - 15.0 - 12.0 * len(names)  # leave time to run every timed phase
     while time.monotonic() < compiled_by and any(
             proc.poll() is None and not (lockdir / f"ready_{n}").exists() for n, (proc, _) in children.items()):
         time.sleep(0.5)

@@ -38,12 +38,16 @@ MAX_SUBMISSION_BYTES = 16_000_000
 
 
 def build_model(args: Hyperparameters, device: torch.device) -> GPT:
-    return GPT(
+    model = GPT(
         vocab_size=args.vocab_size, num_layers=args.num_layers, model_dim=args.model_dim, num_heads=args.num_heads,
         num_kv_heads=args.num_kv_heads, mlp_mult=args.mlp_mult, mlp_act=args.mlp_act,
         bigram_vocab_size=args.bigram_vocab_size, bigram_dim=args.bigram_dim, logit_softcap=args.logit_softcap,
         rope_base=args.rope_base, qk_gain_init=args.qk_gain_init, tied_embed_init_std=args.tied_embed_init_std,
-    ).to(device)
+        max_seq_len=max(args.train_seq_len, args.eval_seq_len, args.gptq_calib_seq_len),
+    )
+    for block in model.blocks:
+        block.mlp.use_triton = args.fused_mlp
+    return model.to(device)
 
 
 def lr_scale(progress: float, warmup_frac: float, warmdown_frac: float) -> float:

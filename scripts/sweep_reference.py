@@ -32,17 +32,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# name -> (env overrides, attention mode); attention: "auto" = PyTorch's choice, "cudnn" = cuDNN first (native GQA,
-# else K/V heads expanded; PyTorch's choice when cuDNN cannot run the shape at all)
+# name -> (env overrides on top of PRESET=baseline, attention); attention: "auto" = PyTorch's choice (cuDNN on
+# torch 2.11 + H200), "cudnn" / "flash" = that backend first (native GQA, else K/V heads expanded; PyTorch's choice
+# when the backend cannot run the shape at all)
 VARIANTS: dict[str, tuple[dict[str, str], str]] = {
     "ref": ({}, "auto"),
-    "mlp0": ({"FUSED_MLP": "0"}, "auto"),
-    "cudnn": ({}, "cudnn"),
-    "cudnn-mlp0": ({"FUSED_MLP": "0"}, "cudnn"),
-    "cudnn-storeh": ({"FUSED_MLP_STORE_H": "1"}, "cudnn"),
-    "cudnn-mlp0-micro256k": ({"FUSED_MLP": "0", "MICRO_BATCH_TOKENS": "262144"}, "cudnn"),
-    "cudnn-mlp0-micro512k": ({"FUSED_MLP": "0", "MICRO_BATCH_TOKENS": "524288"}, "cudnn"),
-    "cudnn-mlp0-autotune": ({"FUSED_MLP": "0", "COMPILE_MODE": "max-autotune-no-cudagraphs"}, "cudnn"),
+    "fused-mlp": ({"FUSED_MLP": "1"}, "auto"),
+    "fused-mlp-store-h": ({"FUSED_MLP": "1", "FUSED_MLP_STORE_H": "1"}, "auto"),
+    "micro128k": ({"MICRO_BATCH_TOKENS": "131072"}, "auto"),
+    "micro512k": ({"MICRO_BATCH_TOKENS": "524288"}, "auto"),
+    "flash": ({}, "flash"),
+    "autotune": ({"COMPILE_MODE": "max-autotune-no-cudagraphs"}, "auto"),
 }
 SMOKE_ENV = {"NUM_LAYERS": "2", "MODEL_DIM": "64", "NUM_HEADS": "8", "NUM_KV_HEADS": "4", "TRAIN_SEQ_LEN": "128",
              "TRAIN_BATCH_TOKENS": "1024", "MICRO_BATCH_TOKENS": "512", "COMPILE": "0", "OMP_NUM_THREADS": "1",
@@ -94,16 +94,16 @@ def expected_peak_gb(micro_tokens: int) -> float:
 # Attention: backend choice and the one-layer microbenchmark
 
 
-def cudnn_gqa_support(torch, F) -> str:
-    """'native', 'expand' or '' (cuDNN cannot run a small causal GQA fwd+bwd)."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
+def gqa_support(torch, F, backend) -> str:
+    """'native', 'expand' or '' (the backend cannot run a small causal GQA fwd+bwd)."""
+    from torch.nn.attention import sdpa_kernel
 
     q = torch.randn(2, 8, 256, 64, device="cuda", dtype=torch.bfloat16, requires_grad=True)
     k = torch.randn(2, 4, 256, 64, device="cuda", dtype=torch.bfloat16, requires_grad=True)
     v = torch.randn_like(k, requires_grad=True)
     for mode in ("native", "expand"):
         try:
-            with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
+            with sdpa_kernel(backend):
                 if mode == "native":
                     y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
                 else:
@@ -141,15 +141,17 @@ def configure_attention(mode: str) -> str:
     import torch.nn.functional as F
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    support = cudnn_gqa_support(torch, F)
+    first = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION}[mode]
+    support = gqa_support(torch, F, first)
     if not support:
-        return "auto (cuDNN unsupported)"
-    order = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+        return f"auto ({mode} unsupported)"
+    rest = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+    order = [first] + [b for b in rest if b != first]
     _PROCESS_CONTEXTS.append(sdpa_kernel(order, set_priority=True))  # kept: collecting it would undo it
     _PROCESS_CONTEXTS[-1].__enter__()  # for the life of this process
     if support == "expand":
         F.scaled_dot_product_attention = expand_kv_sdpa(F)
-    return f"cudnn ({support} GQA)"
+    return f"{mode} ({support} GQA)"
 
 
 def bench_attention(batch: int, heads: int, kv_heads: int, seq: int, head_dim: int, reps: int = 20) -> list[dict]:
@@ -396,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     while time.monotonic() < compiled_by and any(
             proc.poll() is None and not (lockdir / f"ready_{n}").exists() for n, (proc, _) in children.items()):
         time.sleep(0.5)
+    for name, (proc, _) in children.items():
+        if proc.poll() is None and not (lockdir / f"ready_{name}").exists():
+            proc.kill()  # still compiling (an autotune benchmarks on the GPU): it would disturb the timed phases
     shape = (128, 8, 4, 1024, 64)  # one 131,072-token micro-batch of the baseline config
     doc["attention_shape"] = "B={} H={} KV={} T={} D={}".format(*shape)
     if torch.cuda.is_available():
@@ -404,8 +409,6 @@ def main(argv: list[str] | None = None) -> int:
     for name, (proc, out) in children.items():
         if (lockdir / f"ready_{name}").exists():
             (lockdir / f"go_{name}").touch()
-        elif proc.poll() is None:
-            proc.kill()  # still compiling: no time left to run it alone
         try:
             proc.wait(timeout=max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:

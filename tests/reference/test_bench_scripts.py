@@ -60,13 +60,13 @@ def test_bench_mlp_rows_on_cpu_through_the_interpreter(monkeypatch):
 def test_sweep_reference_smoke_times_each_variant_and_reports(tmp_path):
     out = tmp_path / "sweep.json"
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "sweep_reference.py"), "--smoke", "--out", str(out),
-                           "--variants", "ref,mlp0", "--steps", "5", "--warmup", "1"],
+                           "--variants", "ref,fused-mlp", "--steps", "5", "--warmup", "1"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     doc = json.loads(out.read_text())
-    assert [v["variant"] for v in doc["variants"]] == ["ref", "mlp0"]
+    assert [v["variant"] for v in doc["variants"]] == ["ref", "fused-mlp"]
     assert all(v["median_ms"] > 0 and v["accum_steps"] == 2 for v in doc["variants"])
-    assert doc["variants"][1]["env"]["FUSED_MLP"] == "0" and "mlp0" in proc.stdout
+    assert doc["variants"][1]["env"]["FUSED_MLP"] == "1" and "fused-mlp" in proc.stdout
 
 
 def test_sweep_kernel_categories_split_profiled_time():

@@ -85,3 +85,22 @@ def test_sweep_kernel_categories_split_profiled_time():
     totals, top = sweep_reference.kernel_categories(Prof(), steps=2)
     assert totals == {"attention": 2.0, "GEMM": 1.5, "fused MLP kernel": 1.0, "other Triton": 0.5, "rest": 0.25}
     assert top[0] == ("pytorch_flash::flash_fwd_kernel", 2.0) and len(top) == 5
+
+
+def test_bench_reference_rejects_bad_phases_and_seeds(tmp_path):
+    for bad in (["--phases", "base,warp"], ["--seeds", "1,x"]):
+        proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_reference.py"), "--smoke",
+                               "--baseline", __file__, "--out", str(tmp_path / "b.json"), *bad],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and "--phases takes base, kv, two" in proc.stderr
+
+
+def test_bench_reference_kv_phase_alone_runs_both_kv_counts(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_reference.py"), "--smoke", "--baseline",
+                           __file__, "--out", str(out), "--phases", "kv", "--kv-steps", "4"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    assert [r["label"] for r in doc["runs"]] == ["reference pr1250 kv8", "reference pr1250 kv4"]
+    assert doc["kv8_over_kv4"] > 0 and doc["baseline_config"] is None and "1. Baseline" not in proc.stdout

@@ -352,8 +352,8 @@ def launch_child(name: str, steps: int, warmup: int, lockdir: Path, env: dict[st
     child_env = {**os.environ, **env, **overrides, "PRESET": "baseline", "RUN_ID": name,
                  "TORCHINDUCTOR_COMPILE_THREADS": str(max(2, (os.cpu_count() or 2) // len(VARIANTS)))}
     out = workdir / f"{name}.json"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--attention", attention, "--steps", str(steps), "--warmup",
-           str(warmup), "--lockdir", str(lockdir), "--out", str(out)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--attention", attention, "--steps",
+           str(steps), "--warmup", str(warmup), "--lockdir", str(lockdir), "--out", str(out)]
     log = (workdir / f"{name}.log").open("wb")
     return subprocess.Popen(cmd, cwd=workdir, env=child_env, stdout=log, stderr=subprocess.STDOUT), out
 

@@ -17,6 +17,9 @@ PRESETS: dict[str, dict[str, object]] = {
         TIED_EMBED_LR=0.05, MATRIX_LR=0.04, SCALAR_LR=0.04, MUON_MOMENTUM=0.95, MUON_MOMENTUM_WARMUP_START=0.85,
         MUON_MOMENTUM_WARMUP_STEPS=500, MUON_WD=0.0, ADAM_WD=0.0, GRAD_CLIP_NORM=0.0, WARMDOWN_FRAC=0.087,
         AVERAGING="none", GPTQ_ENABLED=0, GPTQ_RESERVE_SECONDS=0.0, EVAL_STRIDE=0, TTT_ENABLED=0,
+        # measured on an H200 (scripts/sweep_reference.py): cuBLAS + inductor's relu^2 beat the Triton MLP kernel
+        # at this shape, and 2 micro-batches per step on one GPU launch half the kernels of 4 (8 GPUs: 1 each)
+        FUSED_MLP=0, MICRO_BATCH_TOKENS=262_144,
     ),
     "pr1250": dict(
         NUM_LAYERS=11, MODEL_DIM=512, NUM_HEADS=8, NUM_KV_HEADS=8, MLP_MULT=3.5, MLP_ACT="leaky_relu2",
@@ -55,6 +58,8 @@ class Hyperparameters:
     num_kv_heads = int(os.environ.get("NUM_KV_HEADS", preset("NUM_KV_HEADS", 4)))
     mlp_mult = float(os.environ.get("MLP_MULT", preset("MLP_MULT", 2.0)))
     mlp_act = os.environ.get("MLP_ACT", preset("MLP_ACT", "relu2"))
+    # the fused Triton MLP kernel on CUDA (reference/fused_mlp.py reads the same env var), else cuBLAS + inductor
+    fused_mlp = bool(int(os.environ.get("FUSED_MLP", preset("FUSED_MLP", 1))))
     bigram_vocab_size = int(os.environ.get("BIGRAM_VOCAB_SIZE", preset("BIGRAM_VOCAB_SIZE", 0)))
     bigram_dim = int(os.environ.get("BIGRAM_DIM", preset("BIGRAM_DIM", 128)))
     rope_base = float(os.environ.get("ROPE_BASE", preset("ROPE_BASE", 10000.0)))
@@ -76,6 +81,8 @@ class Hyperparameters:
     val_loss_every = int(os.environ.get("VAL_LOSS_EVERY", preset("VAL_LOSS_EVERY", 0)))
     train_log_every = int(os.environ.get("TRAIN_LOG_EVERY", preset("TRAIN_LOG_EVERY", 200)))
     compile = bool(int(os.environ.get("COMPILE", preset("COMPILE", 1))))
+    # torch.compile mode for the training model ("" = default; e.g. max-autotune-no-cudagraphs)
+    compile_mode = os.environ.get("COMPILE_MODE", preset("COMPILE_MODE", ""))
 
     # optimizers: Muon for block matrices, Adam for embeddings and scalars
     tied_embed_lr = float(os.environ.get("TIED_EMBED_LR", preset("TIED_EMBED_LR", 0.05)))

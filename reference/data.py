@@ -75,6 +75,8 @@ class DistributedTokenLoader:
         span = micro_tokens + 1
         chunk = self.stream.take(span * self.world_size)
         local = chunk[self.rank * span : (self.rank + 1) * span].to(torch.int64)
+        if self.device.type == "cuda":  # pinned: the copies below do not wait for the GPU's queue to drain
+            local = local.pin_memory()
         x = local[:-1].reshape(-1, seq_len)  # (B, T)
         y = local[1:].reshape(-1, seq_len)  # (B, T)
         return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)

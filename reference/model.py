@@ -24,11 +24,16 @@ class CastedLinear(nn.Linear):
         return F.linear(x, self.weight.to(x.dtype))
 
 
-def rotary_tables(seq_len: int, head_dim: int, base: float, device: torch.device) -> tuple[Tensor, Tensor]:
-    # Computed per call, not cached: a cache filled under inference_mode could not be reused by TTT's backward.
-    inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim))
-    freqs = torch.outer(torch.arange(seq_len, device=device, dtype=torch.float32), inv_freq)
+def rotary_tables(seq_len: int, head_dim: int, base: float) -> tuple[Tensor, Tensor]:
+    inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    freqs = torch.outer(torch.arange(seq_len, dtype=torch.float32), inv_freq)
     return freqs.cos()[None, None], freqs.sin()[None, None]  # (1, 1, T, D/2)
+
+
+def activation_dtype(x: Tensor) -> torch.dtype:
+    """Autocast's dtype (bf16) where autocast is on, else x's: the residual stream's dtype."""
+    device = x.device.type
+    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
 
 
 def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
@@ -41,12 +46,17 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 class Attention(nn.Module):
     """Causal self-attention with `num_kv_heads` shared K/V heads (GQA); num_kv_heads == num_heads is full MHA."""
 
-    def __init__(self, dim: int, num_heads: int, num_kv_heads: int, rope_base: float, qk_gain_init: float):
+    def __init__(self, dim: int, num_heads: int, num_kv_heads: int, rope_base: float, qk_gain_init: float,
+                 max_seq_len: int):
         super().__init__()
         if dim % num_heads or num_heads % num_kv_heads or (dim // num_heads) % 2:
             raise ValueError(f"bad attention shape: dim={dim} heads={num_heads} kv_heads={num_kv_heads}")
         self.num_heads, self.num_kv_heads, self.head_dim = num_heads, num_kv_heads, dim // num_heads
-        self.rope_base = rope_base
+        # RoPE tables built once, here (not under inference_mode, so TTT's backward can use them too): computed
+        # inside the compiled graph, inductor recomputed pow/cos/sin for every element of q and k.
+        cos, sin = rotary_tables(max_seq_len, self.head_dim, rope_base)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
         self.c_q = CastedLinear(dim, dim, bias=False)
         self.c_k = CastedLinear(dim, num_kv_heads * self.head_dim, bias=False)
         self.c_v = CastedLinear(dim, num_kv_heads * self.head_dim, bias=False)
@@ -59,7 +69,10 @@ class Attention(nn.Module):
         k = self.c_k(x).view(bsz, seq_len, self.num_kv_heads, self.head_dim).transpose(1, 2)  # (B, KV, T, D)
         v = self.c_v(x).view(bsz, seq_len, self.num_kv_heads, self.head_dim).transpose(1, 2)
         q, k = F.rms_norm(q, (self.head_dim,)), F.rms_norm(k, (self.head_dim,))
-        cos, sin = rotary_tables(seq_len, self.head_dim, self.rope_base, x.device)
+        if seq_len > self.rope_cos.size(-2):
+            raise ValueError(f"sequence of {seq_len} tokens is longer than the model's max_seq_len "
+                             f"{self.rope_cos.size(-2)}")
+        cos, sin = self.rope_cos[:, :, :seq_len], self.rope_sin[:, :, :seq_len]
         q = apply_rotary(q, cos, sin) * self.q_gain.to(q.dtype)[None, :, None, None]
         k = apply_rotary(k, cos, sin)
         gqa = self.num_kv_heads != self.num_heads
@@ -94,10 +107,10 @@ class BigramHash(nn.Module):
 
 class Block(nn.Module):
     def __init__(self, dim: int, num_heads: int, num_kv_heads: int, hidden: int, act: str, rope_base: float,
-                 qk_gain_init: float):
+                 qk_gain_init: float, max_seq_len: int):
         super().__init__()
         self.attn_norm, self.mlp_norm = RMSNorm(), RMSNorm()
-        self.attn = Attention(dim, num_heads, num_kv_heads, rope_base, qk_gain_init)
+        self.attn = Attention(dim, num_heads, num_kv_heads, rope_base, qk_gain_init, max_seq_len)
         self.mlp = FusedMLP(dim, hidden, act=act)
         self.attn_scale = nn.Parameter(torch.ones(dim))
         self.mlp_scale = nn.Parameter(torch.ones(dim))
@@ -114,14 +127,14 @@ class GPT(nn.Module):
     def __init__(self, vocab_size: int, num_layers: int, model_dim: int, num_heads: int, num_kv_heads: int,
                  mlp_mult: float, mlp_act: str = "relu2", bigram_vocab_size: int = 0, bigram_dim: int = 128,
                  logit_softcap: float = 30.0, rope_base: float = 10000.0, qk_gain_init: float = 1.5,
-                 tied_embed_init_std: float = 0.005):
+                 tied_embed_init_std: float = 0.005, max_seq_len: int = 4096):
         super().__init__()
         self.logit_softcap = logit_softcap
         self.tok_emb = nn.Embedding(vocab_size, model_dim)
         self.bigram = BigramHash(bigram_vocab_size, bigram_dim, model_dim) if bigram_vocab_size > 0 else None
         hidden = int(mlp_mult * model_dim)
         self.blocks = nn.ModuleList(
-            Block(model_dim, num_heads, num_kv_heads, hidden, mlp_act, rope_base, qk_gain_init)
+            Block(model_dim, num_heads, num_kv_heads, hidden, mlp_act, rope_base, qk_gain_init, max_seq_len)
             for _ in range(num_layers)
         )
         self.num_encoder = num_layers // 2
@@ -136,7 +149,9 @@ class GPT(nn.Module):
         x = self.tok_emb(input_ids)
         if self.bigram is not None:
             x = x + self.bigram(input_ids)
-        x = x0 = F.rms_norm(x, (x.size(-1),))
+        # The stream in autocast's dtype (bf16 on GPU): the fp32 embedding would otherwise keep every residual add,
+        # norm and their gradients in fp32, twice the bytes of the memory-bound kernels that dominate the step.
+        x = x0 = F.rms_norm(x, (x.size(-1),)).to(activation_dtype(x))
         skips = []
         for i, block in enumerate(self.blocks):
             if i >= self.num_encoder and skips:

@@ -42,22 +42,32 @@ class Muon(torch.optim.Optimizer):
             for p in group["params"]:
                 stacks.setdefault(tuple(p.shape), []).append(p)
             for shape, params in stacks.items():
-                mine = params[rank::world_size]  # this rank's share of the stack
-                updates = torch.zeros((len(params), *shape), device=params[0].device, dtype=torch.bfloat16)
-                if mine:
-                    grads = []
-                    for p in mine:
-                        buf = self.state[p].setdefault("momentum_buffer", torch.zeros_like(p.grad))
-                        buf.mul_(group["momentum"]).add_(p.grad)
-                        grads.append(p.grad.add(buf, alpha=group["momentum"]))
-                    ortho = self.orthogonalise(torch.stack(grads), group["backend_steps"])
-                    updates[rank::world_size] = ortho * max(1.0, shape[0] / shape[1]) ** 0.5
+                updates = self._stack_updates(group, shape, params[rank::world_size])  # this rank's share
                 if distributed:
-                    dist.all_reduce(updates)
-                for p, update in zip(params, updates):
-                    if group["weight_decay"] > 0:
-                        p.mul_(1.0 - group["lr"] * group["weight_decay"])
-                    p.add_(update.to(p.dtype), alpha=-group["lr"])
+                    shared = torch.zeros((len(params), *shape), device=params[0].device, dtype=torch.bfloat16)
+                    if updates is not None:
+                        shared[rank::world_size] = updates
+                    dist.all_reduce(shared)
+                    updates = shared
+                # foreach: one launch per stack instead of one per matrix
+                if group["weight_decay"] > 0:
+                    torch._foreach_mul_(params, 1.0 - group["lr"] * group["weight_decay"])
+                torch._foreach_add_(params, list(updates.to(params[0].dtype).unbind(0)), alpha=-group["lr"])
+
+    def _stack_updates(self, group: dict, shape: tuple[int, ...], params: list[nn.Parameter]) -> Tensor | None:
+        """Nesterov momentum, then the orthogonalised, shape-scaled updates of `params` as one bf16 stack."""
+        if not params:
+            return None
+        for p in params:
+            if "momentum_buffer" not in self.state[p]:
+                self.state[p]["momentum_buffer"] = torch.zeros_like(p.grad)
+        grads = [p.grad for p in params]
+        bufs = [self.state[p]["momentum_buffer"] for p in params]
+        torch._foreach_mul_(bufs, group["momentum"])
+        torch._foreach_add_(bufs, grads)
+        nesterov = torch._foreach_add(grads, bufs, alpha=group["momentum"])
+        ortho = self.orthogonalise(torch.stack(nesterov), group["backend_steps"])
+        return ortho * max(1.0, shape[0] / shape[1]) ** 0.5
 
 
 def split_params(model: nn.Module) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:

@@ -29,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from reference.config import PRESET, Hyperparameters
 from reference.data import DistributedTokenLoader, load_validation_tokens, shard_files
 from reference.model import GPT
-from reference.optim import build_optimizers
+from reference.optim import Muon, build_optimizers
 from reference.evaluate import build_byte_luts, evaluate, evaluate_ttt
 from reference.gptq import collect_hessians
 from reference.artifact import pack, quantize_model, unpack
@@ -38,12 +38,16 @@ MAX_SUBMISSION_BYTES = 16_000_000
 
 
 def build_model(args: Hyperparameters, device: torch.device) -> GPT:
-    return GPT(
+    model = GPT(
         vocab_size=args.vocab_size, num_layers=args.num_layers, model_dim=args.model_dim, num_heads=args.num_heads,
         num_kv_heads=args.num_kv_heads, mlp_mult=args.mlp_mult, mlp_act=args.mlp_act,
         bigram_vocab_size=args.bigram_vocab_size, bigram_dim=args.bigram_dim, logit_softcap=args.logit_softcap,
         rope_base=args.rope_base, qk_gain_init=args.qk_gain_init, tied_embed_init_std=args.tied_embed_init_std,
-    ).to(device)
+        max_seq_len=max(args.train_seq_len, args.eval_seq_len, args.gptq_calib_seq_len),
+    )
+    for block in model.blocks:
+        block.mlp.use_triton = args.fused_mlp
+    return model.to(device)
 
 
 def lr_scale(progress: float, warmup_frac: float, warmdown_frac: float) -> float:
@@ -158,15 +162,59 @@ def log_environment(run: Session, code: str) -> None:
         run.log(subprocess.run(["nvidia-smi"], capture_output=True, text=True, check=False).stdout, console=False)
 
 
+def compile_for_training(run: Session, base_model: GPT, muon: Muon) -> tuple[nn.Module, nn.Module]:
+    """(compiled model, the model the step calls: DDP-wrapped when distributed); Muon's Newton-Schulz compiled."""
+    args = run.args
+    compiled = base_model
+    if run.cuda and args.compile:
+        compiled = torch.compile(base_model, dynamic=False, fullgraph=True, mode=args.compile_mode or None)
+        muon.orthogonalise = torch.compile(muon.orthogonalise, dynamic=False, fullgraph=True)
+    model = (DDP(compiled, device_ids=[run.local_rank] if run.cuda else None, broadcast_buffers=False)
+             if run.distributed else compiled)
+    return compiled, model
+
+
+def zero_grad(optimizers: list[torch.optim.Optimizer]) -> None:
+    for opt in optimizers:
+        opt.zero_grad(set_to_none=True)
+
+
+def forward_backward(run: Session, model: nn.Module, loader: DistributedTokenLoader, micro_tokens: int,
+                     accum_steps: int) -> torch.Tensor:
+    """Gradients of the mean loss over one global batch (accumulated over micro-batches); that loss, on device."""
+    total = torch.zeros((), device=run.device)
+    for micro in range(accum_steps):
+        if run.distributed:
+            model.require_backward_grad_sync = micro == accum_steps - 1
+        x, y = loader.next_batch(micro_tokens, run.args.train_seq_len)
+        with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.cuda):
+            loss = model(x, y)
+        total += loss.detach()
+        (loss / accum_steps).backward()
+    return total / accum_steps
+
+
+def optimizer_step(args: Hyperparameters, base_model: GPT, optimizers: list[torch.optim.Optimizer], muon: Muon,
+                   step: int, scale: float) -> None:
+    """Muon momentum warm-up, the LR schedule's `scale`, optional clipping, one step of every optimizer."""
+    frac = min(step / args.muon_momentum_warmup_steps, 1.0) if args.muon_momentum_warmup_steps > 0 else 1.0
+    for group in muon.param_groups:
+        group["momentum"] = (1 - frac) * args.muon_momentum_warmup_start + frac * args.muon_momentum
+    for opt in optimizers:
+        for group in opt.param_groups:
+            group["lr"] = group["base_lr"] * scale
+    if args.grad_clip_norm > 0:
+        torch.nn.utils.clip_grad_norm_(base_model.parameters(), args.grad_clip_norm)
+    for opt in optimizers:
+        opt.step()
+    zero_grad(optimizers)
+
+
 def train(run: Session, base_model: GPT, val_tokens: torch.Tensor, luts) -> tuple[nn.Module, float, int]:
     """Warm up, train under the wall clock, apply the weight average: (compiled model, train time in ms, steps)."""
     args, device = run.args, run.device
-    compiled = torch.compile(base_model, dynamic=False) if run.cuda and args.compile else base_model
-    model = (DDP(compiled, device_ids=[run.local_rank] if run.cuda else None, broadcast_buffers=False)
-             if run.distributed else compiled)
     optimizers, muon = build_optimizers(base_model, args, fused=run.cuda)
-    if run.cuda and args.compile:
-        muon.orthogonalise = torch.compile(muon.orthogonalise)
+    compiled, model = compile_for_training(run, base_model, muon)
     micro_tokens, accum_steps = micro_batching(args, run.world_size)
     run.log(f"preset:{PRESET} model_params:{sum(p.numel() for p in base_model.parameters())}")
     run.log(f"world_size:{run.world_size} grad_accum_steps:{accum_steps} micro_batch_tokens:{micro_tokens}")
@@ -178,22 +226,8 @@ def train(run: Session, base_model: GPT, val_tokens: torch.Tensor, luts) -> tupl
             f"max_wallclock_seconds:{args.max_wallclock_seconds:.3f}")
     run.log(f"seed:{args.seed}")
 
-    def zero_grad() -> None:
-        for opt in optimizers:
-            opt.zero_grad(set_to_none=True)
-
     def train_step(loader: DistributedTokenLoader) -> torch.Tensor:
-        zero_grad()
-        total = torch.zeros((), device=device)
-        for micro in range(accum_steps):
-            if run.distributed:
-                model.require_backward_grad_sync = micro == accum_steps - 1
-            x, y = loader.next_batch(micro_tokens, args.train_seq_len)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=run.cuda):
-                loss = model(x, y)
-            total += loss.detach()
-            (loss / accum_steps).backward()
-        return total / accum_steps
+        return forward_backward(run, model, loader, micro_tokens, accum_steps)
 
     # Compile warm-up: prime the compiled paths, then restore the initial weights and optimizer state.
     if args.warmup_steps > 0:
@@ -204,11 +238,11 @@ def train(run: Session, base_model: GPT, val_tokens: torch.Tensor, luts) -> tupl
             train_step(loader)
             for opt in optimizers:
                 opt.step()
+            zero_grad(optimizers)
             run.log(f"warmup_step:{warmup_step + 1}/{args.warmup_steps}")
         base_model.load_state_dict(initial)
         for opt, state in zip(optimizers, initial_opt):
             opt.load_state_dict(state)
-        zero_grad()
 
     reserve = args.gptq_reserve_seconds if args.gptq_enabled else 0.0
     budget_ms = 1000.0 * (args.max_wallclock_seconds - reserve) if args.max_wallclock_seconds > 0 else None
@@ -237,17 +271,7 @@ def train(run: Session, base_model: GPT, val_tokens: torch.Tensor, luts) -> tupl
         progress = max(step / args.iterations, elapsed_ms / budget_ms if budget_ms else 0.0)
         scale = lr_scale(progress, args.lr_warmup_frac, args.warmdown_frac)
         train_loss = train_step(loader)
-        frac = min(step / args.muon_momentum_warmup_steps, 1.0) if args.muon_momentum_warmup_steps > 0 else 1.0
-        for group in muon.param_groups:
-            group["momentum"] = (1 - frac) * args.muon_momentum_warmup_start + frac * args.muon_momentum
-        for opt in optimizers:
-            for group in opt.param_groups:
-                group["lr"] = group["base_lr"] * scale
-        if args.grad_clip_norm > 0:
-            torch.nn.utils.clip_grad_norm_(base_model.parameters(), args.grad_clip_norm)
-        for opt in optimizers:
-            opt.step()
-        zero_grad()
+        optimizer_step(args, base_model, optimizers, muon, step, scale)
         step += 1
         averager.update(step, scale)
         approx_ms = train_ms + 1000.0 * (time.perf_counter() - t0)

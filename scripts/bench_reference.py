@@ -1,12 +1,19 @@
-"""The reference trainer against the challenge's baseline `train_gpt.py` on GPUs, in one command (< 9 min on one).
+"""The reference trainer against the challenge's baseline `train_gpt.py` on GPUs, in one command.
 
     python scripts/bench_reference.py --baseline PATH/TO/baseline/train_gpt.py --out bench_reference.json
+
+Measured on one H200 (2026-11-28): baseline pair 144 + 119 s, each PR #1250 run ~105 s, so all of it takes ~8 min;
+`--phases base` and `--phases kv` split it into two calls under a 10-minute limit. The log parser
+(auditor.load.logs) needs libcst: on a machine without it, install its wheel first (see reference/SPEED.md).
 
 On one local synthetic data set (`auditor.data.synth`, vocab 1024, built first):
 1. baseline config, one GPU, the same --steps for both: the challenge's baseline script vs the reference with
    PRESET=baseline -> step time (slope of train_time between step 10 and the last step), MFU, and the pre-quant
-   val_bpb both print at the last step (same LR schedule: warm-down over the last 8% of the steps);
-2. PR #1250 config (PRESET=pr1250, TTT and GPTQ off: step time only), 8 vs 4 KV heads, --kv-steps steps;
+   val_bpb both print at the last step (same LR schedule: warm-down over the last 8% of the steps); once per
+   --seeds seed, with means (the toy set is memorized within ~60 steps, so one seed's val_bpb is noisy: the
+   baseline script gave 1.7923 and 1.7604 at 120 steps in two sessions);
+2. PR #1250 config (PRESET=pr1250, TTT and GPTQ off: step time only, each run stopped once its training loop
+   ends), 8 vs 4 KV heads, --kv-steps steps;
 3. with two GPUs or more: the reference at the baseline config under `torchrun --nproc_per_node=2` -> its loss
    curve against the one-GPU run (same global batch) and the step-time ratio.
 Runs of one phase go to different GPUs in parallel when there are enough, else one after the other; every run
@@ -48,6 +55,7 @@ SHAPES = {
 SMOKE_ENV = {"NUM_LAYERS": "2", "MODEL_DIM": "64", "NUM_HEADS": "8", "MLP_MULT": "2", "TRAIN_SEQ_LEN": "128",
              "TRAIN_BATCH_TOKENS": "2048", "MICRO_BATCH_TOKENS": "1024", "BIGRAM_VOCAB_SIZE": "64",
              "BIGRAM_DIM": "16", "VAL_BATCH_SIZE": "8192", "OMP_NUM_THREADS": "1"}
+TRAINING_DONE = "peak memory allocated"  # the reference's line after its training loop (CUDA only)
 STEP_LINE = re.compile(r"^step:(\d+)/\d+ train_loss:(\S+) train_time:(\d+)ms", re.M)
 
 
@@ -59,6 +67,8 @@ class Run:
     shape: dict
     nproc: int = 1
     gpus: list[int] = field(default_factory=list)
+    # step-time-only runs stop at this line (the reference logs it right after its training loop): no artifact/eval
+    stop_at: str | None = None
     # results
     ok: bool = False
     error: str | None = None
@@ -122,13 +132,24 @@ def launch(run: Run, workdir: Path, timeout: float) -> Launched:
     return Launched(proc, log, time.monotonic(), timeout)
 
 
+def wait_or_stop(run: Run, job: Launched) -> bool:
+    """Wait for the run to exit, or stop it once its log shows `run.stop_at`; whether it was stopped so."""
+    while job.proc.poll() is None:
+        if time.monotonic() - job.start > job.timeout:
+            job.proc.kill()
+            job.proc.wait()
+            run.error = f"killed after {job.timeout:.0f} s"
+            return False
+        if run.stop_at and run.stop_at in job.log.read_text(encoding="utf-8", errors="replace"):
+            job.proc.terminate()
+            job.proc.wait()
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def collect(run: Run, job: Launched, steps: int, peak: float | None) -> None:
-    try:
-        job.proc.wait(timeout=max(1.0, job.timeout - (time.monotonic() - job.start)))
-    except subprocess.TimeoutExpired:
-        job.proc.kill()
-        job.proc.wait()
-        run.error = f"killed after {job.timeout:.0f} s"
+    stopped = wait_or_stop(run, job)
     run.wall_s = time.monotonic() - job.start
     text = job.log.read_text(encoding="utf-8", errors="replace")
     points = {int(s): (float(loss), float(ms)) for s, loss, ms in STEP_LINE.findall(text)}
@@ -147,7 +168,7 @@ def collect(run: Run, job: Launched, steps: int, peak: float | None) -> None:
         run.val_bpb = last[-1].val_bpb if last else None
         if parsed.final is not None:
             run.final_stage, run.final_bpb = parsed.final.stage, parsed.final.val_bpb
-    run.ok = job.proc.returncode == 0 and run.step_ms is not None
+    run.ok = (job.proc.returncode == 0 or stopped) and run.step_ms is not None
     if not run.ok and run.error is None:
         tail = " | ".join(line for line in text.strip().splitlines()[-3:])
         run.error = f"exit {job.proc.returncode}: {tail[-400:]}"
@@ -186,12 +207,73 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + [" | ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows])
 
 
+def mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    mean = sum(values) / len(values)
+    return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else None
+
+
+def base_table(pairs: list[tuple[str, Run, Run]], steps: int, gpu: str) -> dict:
+    """Table 1 (a row per run, then means over seeds); the summary that goes into the JSON."""
+    print(f"\n1. Baseline config (9x512, 4 KV heads, vocab 1024), {steps} steps, 1 x {gpu}")
+    rows = []
+    for seed, baseline, reference in pairs:
+        for run in (baseline, reference):
+            ratio = run.step_ms / baseline.step_ms if run.step_ms and baseline.step_ms else None
+            rows.append([run.label, seed, fmt(run.step_ms, ".1f"), fmt(run.mfu and 100 * run.mfu, ".1f"),
+                         fmt(ratio, ".3f"), fmt(run.val_bpb, ".4f"),
+                         f"{run.final_stage or '—'} {fmt(run.final_bpb, '.4f')}", run.error or ""])
+    summary = {}
+    for kind, idx in (("baseline", 1), ("reference", 2)):
+        runs = [pair[idx] for pair in pairs]
+        summary[kind] = dict(zip(("step_ms", "step_ms_std"), mean_std([r.step_ms for r in runs if r.step_ms])),
+                             **dict(zip(("val_bpb", "val_bpb_std"), mean_std([r.val_bpb for r in runs if r.val_bpb]))))
+    base_ms, ref_ms = summary["baseline"]["step_ms"], summary["reference"]["step_ms"]
+    summary["reference_over_baseline"] = ref_ms / base_ms if base_ms and ref_ms else None
+    if len(pairs) > 1:
+        for kind in ("baseline", "reference"):
+            m = summary[kind]
+            rows.append([f"{kind} mean", f"{len(pairs)} seeds", f"{fmt(m['step_ms'], '.1f')}", "",
+                         fmt(summary["reference_over_baseline"], ".3f") if kind == "reference" else "1.000",
+                         f"{fmt(m['val_bpb'], '.4f')} ± {fmt(m['val_bpb_std'], '.4f')}", "", ""])
+    print(table(["run", "seed", "step ms", "MFU %", "x baseline", f"val_bpb@{steps}", "after quantization", "error"],
+                rows))
+    return summary
+
+
+def kv_table(kv8: Run, kv4: Run, steps: int) -> float | None:
+    print(f"\n2. PR #1250 config (11x512, MLP 3.5x, BigramHash 3072x112, seq 2048, 786,432 tokens/step), "
+          f"{steps} steps")
+    ratio = kv8.step_ms / kv4.step_ms if kv8.step_ms and kv4.step_ms else None
+    print(table(["KV heads", "step ms", "MFU %", "error"],
+                [[k, fmt(r.step_ms, ".1f"), fmt(r.mfu and 100 * r.mfu, ".1f"), r.error or ""]
+                 for k, r in (("8", kv8), ("4", kv4))]) + f"\nstep time 8 KV / 4 KV: {fmt(ratio, '.3f')}")
+    return ratio
+
+
+def two_gpu_table(reference: Run, two: Run, steps: int) -> dict:
+    shared = sorted(set(reference.curve) & set(two.curve))
+    gap = max((abs(reference.curve[s] - two.curve[s]) for s in shared), default=None)
+    speedup = reference.step_ms / two.step_ms if reference.step_ms and two.step_ms else None
+    print(f"\n3. 1 vs 2 GPUs, reference at the baseline config (same global batch), {steps} steps")
+    print(table(["GPUs", "step ms", "final train loss", "val_bpb", "error"],
+                [[str(r.nproc), fmt(r.step_ms, ".1f"), fmt(r.curve[max(r.curve)] if r.curve else None, ".4f"),
+                  fmt(r.val_bpb, ".4f"), r.error or ""] for r in (reference, two)]))
+    print(f"speed-up 2 GPUs / 1 GPU: {fmt(speedup, '.3f')}; largest |train loss gap| over {len(shared)} logged "
+          f"steps: {fmt(gap, '.4f')}")
+    return dict(max_abs_loss_gap=gap, steps_compared=len(shared), speedup=speedup)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", type=Path, required=True, help="the challenge's baseline train_gpt.py")
     parser.add_argument("--out", type=Path, required=True, help="JSON results")
     parser.add_argument("--steps", type=int, default=120, help="optimizer steps at the baseline config")
-    parser.add_argument("--kv-steps", type=int, default=15, help="optimizer steps at the PR #1250 config")
+    parser.add_argument("--kv-steps", type=int, default=20, help="optimizer steps at the PR #1250 config")
+    parser.add_argument("--seeds", default="1337",
+                        help="comma list: the baseline-config pair runs once per seed (val_bpb mean ± std)")
+    parser.add_argument("--phases", default="base,kv,two", help="which of base, kv, two (two: with 2+ GPUs) to run")
     parser.add_argument("--budget-s", type=float, default=520.0, help="wall clock for everything after the data")
     parser.add_argument("--peak-tflops", type=float, help="peak dense bf16 TFLOP/s per GPU (default: by GPU name)")
     parser.add_argument("--workdir", type=Path, help="where data and runs go (default: a temporary folder)")
@@ -200,6 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.baseline.is_file():
         parser.error(f"--baseline {args.baseline}: no such file")
+    phases = {p.strip() for p in args.phases.split(",") if p.strip()}
+    seeds = [s.strip() for s in args.seeds.split(",") if s.strip()]
+    if not phases or phases - {"base", "kv", "two"} or not seeds or not all(s.isdigit() for s in seeds):
+        parser.error("--phases takes base, kv, two; --seeds a comma list of integers")
     names = gpu_names()
     if not names and not args.smoke:
         parser.error("no NVIDIA GPU found (nvidia-smi); --smoke runs toy shapes on the CPU")
@@ -222,56 +308,38 @@ def main(argv: list[str] | None = None) -> int:
     ref_base_env = {**base_env, "PRESET": "baseline", "WARMDOWN_FRAC": str(warmdown / args.steps)}
     kv_env = {**common, "PRESET": "pr1250", "ITERATIONS": str(args.kv_steps), "TTT_ENABLED": "0",
               "GPTQ_ENABLED": "0", "EVAL_STRIDE": "0", "WARMUP_STEPS": "3"}
-    baseline = Run("baseline script", args.baseline.resolve(), base_env, SHAPES["baseline"])
-    reference = Run("reference baseline", REFERENCE, ref_base_env, SHAPES["baseline"])
-    kv8 = Run("reference pr1250 kv8", REFERENCE, {**kv_env, "NUM_KV_HEADS": "8"}, SHAPES["pr1250"])
+    tag = (lambda seed: f" seed {seed}") if len(seeds) > 1 else (lambda seed: "")
+    pairs = [(seed, Run(f"baseline script{tag(seed)}", args.baseline.resolve(), {**base_env, "SEED": seed},
+                        SHAPES["baseline"]),
+              Run(f"reference baseline{tag(seed)}", REFERENCE, {**ref_base_env, "SEED": seed}, SHAPES["baseline"]))
+             for seed in seeds]
+    kv8 = Run("reference pr1250 kv8", REFERENCE, {**kv_env, "NUM_KV_HEADS": "8"}, SHAPES["pr1250"],
+              stop_at=TRAINING_DONE)
     kv4 = Run("reference pr1250 kv4", REFERENCE, {**kv_env, "NUM_KV_HEADS": "4"},
-              {**SHAPES["pr1250"], "kv_heads": 4})
-    two = Run("reference baseline 2 GPUs", REFERENCE, ref_base_env, SHAPES["baseline"], nproc=2)
-    every = (baseline, reference, kv8, kv4, two)
+              {**SHAPES["pr1250"], "kv_heads": 4}, stop_at=TRAINING_DONE)
+    two = Run("reference baseline 2 GPUs", REFERENCE, {**ref_base_env, "SEED": seeds[0]}, SHAPES["baseline"],
+              nproc=2)
+    multi = (len(names) >= 2 or args.smoke) and "two" in phases
+    selected = ([[r for pair in pairs for r in pair[1:]]] if "base" in phases else []) + \
+        ([[kv8, kv4]] if "kv" in phases else []) + ([[two]] if multi else [])
+    every = [r for phase in selected for r in phase]
     steps = {r.label: (args.kv_steps if "pr1250" in r.label else args.steps) for r in every}
-    multi = len(names) >= 2 or args.smoke
-    for phase in [[baseline, reference], [kv8, kv4]] + ([[two]] if multi else []):
+    for phase in selected:
         run_phase(phase, len(names), workroot, deadline, steps, peak)
 
     gpu = names[0] if names else "CPU (smoke)"
-    print(f"\n1. Baseline config (9x512, 4 KV heads, vocab 1024), {args.steps} steps, 1 x {gpu}")
-    rows = []
-    for run in (baseline, reference):
-        ratio = run.step_ms / baseline.step_ms if run.step_ms and baseline.step_ms else None
-        rows.append([run.label, fmt(run.step_ms, ".1f"), fmt(run.mfu and 100 * run.mfu, ".1f"), fmt(ratio, ".3f"),
-                     fmt(run.val_bpb, ".4f"), f"{run.final_stage or '—'} {fmt(run.final_bpb, '.4f')}",
-                     run.error or ""])
-    print(table(["run", "step ms", "MFU %", "x baseline", f"val_bpb@{args.steps}", "after quantization", "error"],
-                rows))
-    print(f"\n2. PR #1250 config (11x512, MLP 3.5x, BigramHash 3072x112, seq 2048, 786,432 tokens/step), "
-          f"{args.kv_steps} steps")
-    ratio = kv8.step_ms / kv4.step_ms if kv8.step_ms and kv4.step_ms else None
-    print(table(["KV heads", "step ms", "MFU %", "error"],
-                [[k, fmt(r.step_ms, ".1f"), fmt(r.mfu and 100 * r.mfu, ".1f"), r.error or ""]
-                 for k, r in (("8", kv8), ("4", kv4))]) + f"\nstep time 8 KV / 4 KV: {fmt(ratio, '.3f')}")
-    scaling = None
-    if multi:
-        shared = sorted(set(reference.curve) & set(two.curve))
-        gap = max((abs(reference.curve[s] - two.curve[s]) for s in shared), default=None)
-        speedup = reference.step_ms / two.step_ms if reference.step_ms and two.step_ms else None
-        scaling = dict(max_abs_loss_gap=gap, steps_compared=len(shared), speedup=speedup)
-        print(f"\n3. 1 vs 2 GPUs, reference at the baseline config (same global batch), {args.steps} steps")
-        print(table(["GPUs", "step ms", "final train loss", "val_bpb", "error"],
-                    [[str(r.nproc), fmt(r.step_ms, ".1f"), fmt(r.curve[max(r.curve)] if r.curve else None, ".4f"),
-                      fmt(r.val_bpb, ".4f"), r.error or ""] for r in (reference, two)]))
-        print(f"speed-up 2 GPUs / 1 GPU: {fmt(speedup, '.3f')}; largest |train loss gap| over {len(shared)} logged "
-              f"steps: {fmt(gap, '.4f')}")
-    else:
-        print("\n3. 1 vs 2 GPUs: skipped (one GPU)")
+    summary = base_table(pairs, args.steps, gpu) if "base" in phases else None
+    ratio = kv_table(kv8, kv4, args.kv_steps) if "kv" in phases else None
+    scaling = two_gpu_table(pairs[0][2], two, args.steps) if multi and "base" in phases else None
+    if not multi:
+        print("\n3. 1 vs 2 GPUs: skipped (one GPU, or not in --phases; it needs base too)")
     doc = dict(gpus=names, smoke=args.smoke, peak_tflops=peak, steps=args.steps, kv_steps=args.kv_steps,
-               workdir=str(workroot), wall_s=time.monotonic() - t0, runs=[asdict(r) for r in every],
-               kv8_over_kv4=ratio, reference_over_baseline=(reference.step_ms / baseline.step_ms
-                                                           if reference.step_ms and baseline.step_ms else None),
-               two_gpu=scaling)
+               seeds=seeds, phases=sorted(phases), workdir=str(workroot), wall_s=time.monotonic() - t0,
+               runs=[asdict(r) for r in every], kv8_over_kv4=ratio, baseline_config=summary,
+               reference_over_baseline=summary["reference_over_baseline"] if summary else None, two_gpu=scaling)
     args.out.write_text(json.dumps(doc, indent=1, default=str), encoding="utf-8")
     print(f"\nwrote {args.out} ({doc['wall_s']:.0f} s)")
-    return 0 if all(r.ok for r in (baseline, reference, kv8, kv4)) else 1
+    return 0 if all(r.ok for r in every if r.nproc == 1) else 1
 
 
 if __name__ == "__main__":

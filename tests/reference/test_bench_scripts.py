@@ -74,3 +74,52 @@ def test_bench_mlp_sweep_on_cpu_through_the_interpreter(monkeypatch, capsys, act
     assert all("error" not in r and r["rel_err"] < 1e-2 and r["signs_ok"] for r in rows if "cfg" in r)  # bf16 out
     assert len(bench_mlp.best_configs(rows, per_epilogue=1)) == 1  # the same config wins both (ties keep order)
     assert f"sweep 40x24->48 {act}" in capsys.readouterr().out
+
+
+def test_sweep_reference_smoke_times_each_variant_and_reports(tmp_path):
+    out = tmp_path / "sweep.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "sweep_reference.py"), "--smoke", "--out", str(out),
+                           "--variants", "ref,fused-mlp", "--steps", "5", "--warmup", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    assert [v["variant"] for v in doc["variants"]] == ["ref", "fused-mlp"]
+    assert all(v["median_ms"] > 0 and v["accum_steps"] == 2 for v in doc["variants"])
+    assert doc["variants"][1]["env"]["FUSED_MLP"] == "1" and "fused-mlp" in proc.stdout
+
+
+def test_sweep_kernel_categories_split_profiled_time():
+    import sweep_reference
+
+    class Event:
+        def __init__(self, key, us):
+            self.key, self.self_device_time_total = key, us
+
+    class Prof:
+        def key_averages(self):
+            return [Event("pytorch_flash::flash_fwd_kernel", 4000.0), Event("nvjet_hsh_128x256", 3000.0),
+                    Event("mlp_matmul_kernel", 2000.0), Event("triton_poi_fused_add_0", 1000.0),
+                    Event("aten::mm", 0.0), Event("Memcpy HtoD", 500.0)]
+
+    totals, top = sweep_reference.kernel_categories(Prof(), steps=2)
+    assert totals == {"attention": 2.0, "GEMM": 1.5, "fused MLP kernel": 1.0, "other Triton": 0.5, "rest": 0.25}
+    assert top[0] == ("pytorch_flash::flash_fwd_kernel", 2.0) and len(top) == 5
+
+
+def test_bench_reference_rejects_bad_phases_and_seeds(tmp_path):
+    for bad in (["--phases", "base,warp"], ["--seeds", "1,x"]):
+        proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_reference.py"), "--smoke",
+                               "--baseline", __file__, "--out", str(tmp_path / "b.json"), *bad],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and "--phases takes base, kv, two" in proc.stderr
+
+
+def test_bench_reference_kv_phase_alone_runs_both_kv_counts(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_reference.py"), "--smoke", "--baseline",
+                           __file__, "--out", str(out), "--phases", "kv", "--kv-steps", "4"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    assert [r["label"] for r in doc["runs"]] == ["reference pr1250 kv8", "reference pr1250 kv4"]
+    assert doc["kv8_over_kv4"] > 0 and doc["baseline_config"] is None and "1. Baseline" not in proc.stdout

@@ -32,6 +32,30 @@ def test_prediction_at_t_reads_only_tokens_up_to_t(kv_heads):
     assert not torch.allclose(a[:, 10:], b[:, 10:])
 
 
+def test_residual_stream_runs_in_the_autocast_dtype_and_fp32_without_it():
+    model = GPT(128, 2, 32, 4, 2, 2.0, bigram_vocab_size=32, bigram_dim=8)
+    seen = []
+    for block in model.blocks:
+        block.register_forward_hook(lambda mod, inp, out: seen.append((inp[0].dtype, inp[1].dtype, out.dtype)))
+    x = torch.randint(0, 128, (2, 16))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(x, x)
+    assert set(seen) == {(torch.bfloat16,) * 3}
+    seen.clear()
+    model(x, x).backward()
+    assert set(seen) == {(torch.float32,) * 3}
+    assert all(p.grad.dtype == torch.float32 for p in model.parameters() if p.grad is not None)
+
+
+def test_rope_tables_are_built_once_and_stay_out_of_the_state_dict():
+    model = GPT(128, 1, 32, 4, 2, 2.0, max_seq_len=16)
+    attn = model.blocks[0].attn
+    assert attn.rope_cos.shape == (1, 1, 16, 4) and not any("rope" in k for k in model.state_dict())
+    model(torch.randint(0, 128, (1, 16)))
+    with pytest.raises(ValueError, match="longer than the model's max_seq_len 16"):
+        model(torch.randint(0, 128, (1, 17)))
+
+
 def test_kv_heads_set_the_key_value_width():
     full, gqa = (GPT(128, 1, 64, 8, kv, 2.0) for kv in (8, 2))
     assert full.blocks[0].attn.c_k.weight.shape == (64, 64) and gqa.blocks[0].attn.c_k.weight.shape == (16, 64)

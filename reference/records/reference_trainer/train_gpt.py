@@ -57,6 +57,9 @@ PRESETS: dict[str, dict[str, object]] = {
         TIED_EMBED_LR=0.05, MATRIX_LR=0.04, SCALAR_LR=0.04, MUON_MOMENTUM=0.95, MUON_MOMENTUM_WARMUP_START=0.85,
         MUON_MOMENTUM_WARMUP_STEPS=500, MUON_WD=0.0, ADAM_WD=0.0, GRAD_CLIP_NORM=0.0, WARMDOWN_FRAC=0.087,
         AVERAGING="none", GPTQ_ENABLED=0, GPTQ_RESERVE_SECONDS=0.0, EVAL_STRIDE=0, TTT_ENABLED=0,
+        # measured on an H200 (scripts/sweep_reference.py): cuBLAS + inductor's relu^2 beat the Triton MLP kernel
+        # at this shape, and 2 micro-batches per step on one GPU launch half the kernels of 4 (8 GPUs: 1 each)
+        FUSED_MLP=0, MICRO_BATCH_TOKENS=262_144,
     ),
     "pr1250": dict(
         NUM_LAYERS=11, MODEL_DIM=512, NUM_HEADS=8, NUM_KV_HEADS=8, MLP_MULT=3.5, MLP_ACT="leaky_relu2",
@@ -95,6 +98,8 @@ class Hyperparameters:
     num_kv_heads = int(os.environ.get("NUM_KV_HEADS", preset("NUM_KV_HEADS", 4)))
     mlp_mult = float(os.environ.get("MLP_MULT", preset("MLP_MULT", 2.0)))
     mlp_act = os.environ.get("MLP_ACT", preset("MLP_ACT", "relu2"))
+    # the fused Triton MLP kernel on CUDA (reference/fused_mlp.py reads the same env var), else cuBLAS + inductor
+    fused_mlp = bool(int(os.environ.get("FUSED_MLP", preset("FUSED_MLP", 1))))
     bigram_vocab_size = int(os.environ.get("BIGRAM_VOCAB_SIZE", preset("BIGRAM_VOCAB_SIZE", 0)))
     bigram_dim = int(os.environ.get("BIGRAM_DIM", preset("BIGRAM_DIM", 128)))
     rope_base = float(os.environ.get("ROPE_BASE", preset("ROPE_BASE", 10000.0)))
@@ -116,6 +121,8 @@ class Hyperparameters:
     val_loss_every = int(os.environ.get("VAL_LOSS_EVERY", preset("VAL_LOSS_EVERY", 0)))
     train_log_every = int(os.environ.get("TRAIN_LOG_EVERY", preset("TRAIN_LOG_EVERY", 200)))
     compile = bool(int(os.environ.get("COMPILE", preset("COMPILE", 1))))
+    # torch.compile mode for the training model ("" = default; e.g. max-autotune-no-cudagraphs)
+    compile_mode = os.environ.get("COMPILE_MODE", preset("COMPILE_MODE", ""))
 
     # optimizers: Muon for block matrices, Adam for embeddings and scalars
     tied_embed_lr = float(os.environ.get("TIED_EMBED_LR", preset("TIED_EMBED_LR", 0.05)))
@@ -236,6 +243,8 @@ class DistributedTokenLoader:
         span = micro_tokens + 1
         chunk = self.stream.take(span * self.world_size)
         local = chunk[self.rank * span : (self.rank + 1) * span].to(torch.int64)
+        if self.device.type == "cuda":  # pinned: the copies below do not wait for the GPU's queue to drain
+            local = local.pin_memory()
         x = local[:-1].reshape(-1, seq_len)  # (B, T)
         y = local[1:].reshape(-1, seq_len)  # (B, T)
         return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
@@ -563,11 +572,16 @@ class CastedLinear(nn.Linear):
         return F.linear(x, self.weight.to(x.dtype))
 
 
-def rotary_tables(seq_len: int, head_dim: int, base: float, device: torch.device) -> tuple[Tensor, Tensor]:
-    # Computed per call, not cached: a cache filled under inference_mode could not be reused by TTT's backward.
-    inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim))
-    freqs = torch.outer(torch.arange(seq_len, device=device, dtype=torch.float32), inv_freq)
+def rotary_tables(seq_len: int, head_dim: int, base: float) -> tuple[Tensor, Tensor]:
+    inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    freqs = torch.outer(torch.arange(seq_len, dtype=torch.float32), inv_freq)
     return freqs.cos()[None, None], freqs.sin()[None, None]  # (1, 1, T, D/2)
+
+
+def activation_dtype(x: Tensor) -> torch.dtype:
+    """Autocast's dtype (bf16) where autocast is on, else x's: the residual stream's dtype."""
+    device = x.device.type
+    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
 
 
 def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
@@ -580,12 +594,17 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 class Attention(nn.Module):
     """Causal self-attention with `num_kv_heads` shared K/V heads (GQA); num_kv_heads == num_heads is full MHA."""
 
-    def __init__(self, dim: int, num_heads: int, num_kv_heads: int, rope_base: float, qk_gain_init: float):
+    def __init__(self, dim: int, num_heads: int, num_kv_heads: int, rope_base: float, qk_gain_init: float,
+                 max_seq_len: int):
         super().__init__()
         if dim % num_heads or num_heads % num_kv_heads or (dim // num_heads) % 2:
             raise ValueError(f"bad attention shape: dim={dim} heads={num_heads} kv_heads={num_kv_heads}")
         self.num_heads, self.num_kv_heads, self.head_dim = num_heads, num_kv_heads, dim // num_heads
-        self.rope_base = rope_base
+        # RoPE tables built once, here (not under inference_mode, so TTT's backward can use them too): computed
+        # inside the compiled graph, inductor recomputed pow/cos/sin for every element of q and k.
+        cos, sin = rotary_tables(max_seq_len, self.head_dim, rope_base)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
         self.c_q = CastedLinear(dim, dim, bias=False)
         self.c_k = CastedLinear(dim, num_kv_heads * self.head_dim, bias=False)
         self.c_v = CastedLinear(dim, num_kv_heads * self.head_dim, bias=False)
@@ -598,7 +617,10 @@ class Attention(nn.Module):
         k = self.c_k(x).view(bsz, seq_len, self.num_kv_heads, self.head_dim).transpose(1, 2)  # (B, KV, T, D)
         v = self.c_v(x).view(bsz, seq_len, self.num_kv_heads, self.head_dim).transpose(1, 2)
         q, k = F.rms_norm(q, (self.head_dim,)), F.rms_norm(k, (self.head_dim,))
-        cos, sin = rotary_tables(seq_len, self.head_dim, self.rope_base, x.device)
+        if seq_len > self.rope_cos.size(-2):
+            raise ValueError(f"sequence of {seq_len} tokens is longer than the model's max_seq_len "
+                             f"{self.rope_cos.size(-2)}")
+        cos, sin = self.rope_cos[:, :, :seq_len], self.rope_sin[:, :, :seq_len]
         q = apply_rotary(q, cos, sin) * self.q_gain.to(q.dtype)[None, :, None, None]
         k = apply_rotary(k, cos, sin)
         gqa = self.num_kv_heads != self.num_heads
@@ -633,10 +655,10 @@ class BigramHash(nn.Module):
 
 class Block(nn.Module):
     def __init__(self, dim: int, num_heads: int, num_kv_heads: int, hidden: int, act: str, rope_base: float,
-                 qk_gain_init: float):
+                 qk_gain_init: float, max_seq_len: int):
         super().__init__()
         self.attn_norm, self.mlp_norm = RMSNorm(), RMSNorm()
-        self.attn = Attention(dim, num_heads, num_kv_heads, rope_base, qk_gain_init)
+        self.attn = Attention(dim, num_heads, num_kv_heads, rope_base, qk_gain_init, max_seq_len)
         self.mlp = FusedMLP(dim, hidden, act=act)
         self.attn_scale = nn.Parameter(torch.ones(dim))
         self.mlp_scale = nn.Parameter(torch.ones(dim))
@@ -653,14 +675,14 @@ class GPT(nn.Module):
     def __init__(self, vocab_size: int, num_layers: int, model_dim: int, num_heads: int, num_kv_heads: int,
                  mlp_mult: float, mlp_act: str = "relu2", bigram_vocab_size: int = 0, bigram_dim: int = 128,
                  logit_softcap: float = 30.0, rope_base: float = 10000.0, qk_gain_init: float = 1.5,
-                 tied_embed_init_std: float = 0.005):
+                 tied_embed_init_std: float = 0.005, max_seq_len: int = 4096):
         super().__init__()
         self.logit_softcap = logit_softcap
         self.tok_emb = nn.Embedding(vocab_size, model_dim)
         self.bigram = BigramHash(bigram_vocab_size, bigram_dim, model_dim) if bigram_vocab_size > 0 else None
         hidden = int(mlp_mult * model_dim)
         self.blocks = nn.ModuleList(
-            Block(model_dim, num_heads, num_kv_heads, hidden, mlp_act, rope_base, qk_gain_init)
+            Block(model_dim, num_heads, num_kv_heads, hidden, mlp_act, rope_base, qk_gain_init, max_seq_len)
             for _ in range(num_layers)
         )
         self.num_encoder = num_layers // 2
@@ -675,7 +697,9 @@ class GPT(nn.Module):
         x = self.tok_emb(input_ids)
         if self.bigram is not None:
             x = x + self.bigram(input_ids)
-        x = x0 = F.rms_norm(x, (x.size(-1),))
+        # The stream in autocast's dtype (bf16 on GPU): the fp32 embedding would otherwise keep every residual add,
+        # norm and their gradients in fp32, twice the bytes of the memory-bound kernels that dominate the step.
+        x = x0 = F.rms_norm(x, (x.size(-1),)).to(activation_dtype(x))
         skips = []
         for i, block in enumerate(self.blocks):
             if i >= self.num_encoder and skips:
@@ -738,22 +762,32 @@ class Muon(torch.optim.Optimizer):
             for p in group["params"]:
                 stacks.setdefault(tuple(p.shape), []).append(p)
             for shape, params in stacks.items():
-                mine = params[rank::world_size]  # this rank's share of the stack
-                updates = torch.zeros((len(params), *shape), device=params[0].device, dtype=torch.bfloat16)
-                if mine:
-                    grads = []
-                    for p in mine:
-                        buf = self.state[p].setdefault("momentum_buffer", torch.zeros_like(p.grad))
-                        buf.mul_(group["momentum"]).add_(p.grad)
-                        grads.append(p.grad.add(buf, alpha=group["momentum"]))
-                    ortho = self.orthogonalise(torch.stack(grads), group["backend_steps"])
-                    updates[rank::world_size] = ortho * max(1.0, shape[0] / shape[1]) ** 0.5
+                updates = self._stack_updates(group, shape, params[rank::world_size])  # this rank's share
                 if distributed:
-                    dist.all_reduce(updates)
-                for p, update in zip(params, updates):
-                    if group["weight_decay"] > 0:
-                        p.mul_(1.0 - group["lr"] * group["weight_decay"])
-                    p.add_(update.to(p.dtype), alpha=-group["lr"])
+                    shared = torch.zeros((len(params), *shape), device=params[0].device, dtype=torch.bfloat16)
+                    if updates is not None:
+                        shared[rank::world_size] = updates
+                    dist.all_reduce(shared)
+                    updates = shared
+                # foreach: one launch per stack instead of one per matrix
+                if group["weight_decay"] > 0:
+                    torch._foreach_mul_(params, 1.0 - group["lr"] * group["weight_decay"])
+                torch._foreach_add_(params, list(updates.to(params[0].dtype).unbind(0)), alpha=-group["lr"])
+
+    def _stack_updates(self, group: dict, shape: tuple[int, ...], params: list[nn.Parameter]) -> Tensor | None:
+        """Nesterov momentum, then the orthogonalised, shape-scaled updates of `params` as one bf16 stack."""
+        if not params:
+            return None
+        for p in params:
+            if "momentum_buffer" not in self.state[p]:
+                self.state[p]["momentum_buffer"] = torch.zeros_like(p.grad)
+        grads = [p.grad for p in params]
+        bufs = [self.state[p]["momentum_buffer"] for p in params]
+        torch._foreach_mul_(bufs, group["momentum"])
+        torch._foreach_add_(bufs, grads)
+        nesterov = torch._foreach_add(grads, bufs, alpha=group["momentum"])
+        ortho = self.orthogonalise(torch.stack(nesterov), group["backend_steps"])
+        return ortho * max(1.0, shape[0] / shape[1]) ** 0.5
 
 
 def split_params(model: nn.Module) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
@@ -1382,12 +1416,16 @@ MAX_SUBMISSION_BYTES = 16_000_000
 
 
 def build_model(args: Hyperparameters, device: torch.device) -> GPT:
-    return GPT(
+    model = GPT(
         vocab_size=args.vocab_size, num_layers=args.num_layers, model_dim=args.model_dim, num_heads=args.num_heads,
         num_kv_heads=args.num_kv_heads, mlp_mult=args.mlp_mult, mlp_act=args.mlp_act,
         bigram_vocab_size=args.bigram_vocab_size, bigram_dim=args.bigram_dim, logit_softcap=args.logit_softcap,
         rope_base=args.rope_base, qk_gain_init=args.qk_gain_init, tied_embed_init_std=args.tied_embed_init_std,
-    ).to(device)
+        max_seq_len=max(args.train_seq_len, args.eval_seq_len, args.gptq_calib_seq_len),
+    )
+    for block in model.blocks:
+        block.mlp.use_triton = args.fused_mlp
+    return model.to(device)
 
 
 def lr_scale(progress: float, warmup_frac: float, warmdown_frac: float) -> float:
@@ -1502,15 +1540,59 @@ def log_environment(run: Session, code: str) -> None:
         run.log(subprocess.run(["nvidia-smi"], capture_output=True, text=True, check=False).stdout, console=False)
 
 
+def compile_for_training(run: Session, base_model: GPT, muon: Muon) -> tuple[nn.Module, nn.Module]:
+    """(compiled model, the model the step calls: DDP-wrapped when distributed); Muon's Newton-Schulz compiled."""
+    args = run.args
+    compiled = base_model
+    if run.cuda and args.compile:
+        compiled = torch.compile(base_model, dynamic=False, fullgraph=True, mode=args.compile_mode or None)
+        muon.orthogonalise = torch.compile(muon.orthogonalise, dynamic=False, fullgraph=True)
+    model = (DDP(compiled, device_ids=[run.local_rank] if run.cuda else None, broadcast_buffers=False)
+             if run.distributed else compiled)
+    return compiled, model
+
+
+def zero_grad(optimizers: list[torch.optim.Optimizer]) -> None:
+    for opt in optimizers:
+        opt.zero_grad(set_to_none=True)
+
+
+def forward_backward(run: Session, model: nn.Module, loader: DistributedTokenLoader, micro_tokens: int,
+                     accum_steps: int) -> torch.Tensor:
+    """Gradients of the mean loss over one global batch (accumulated over micro-batches); that loss, on device."""
+    total = torch.zeros((), device=run.device)
+    for micro in range(accum_steps):
+        if run.distributed:
+            model.require_backward_grad_sync = micro == accum_steps - 1
+        x, y = loader.next_batch(micro_tokens, run.args.train_seq_len)
+        with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.cuda):
+            loss = model(x, y)
+        total += loss.detach()
+        (loss / accum_steps).backward()
+    return total / accum_steps
+
+
+def optimizer_step(args: Hyperparameters, base_model: GPT, optimizers: list[torch.optim.Optimizer], muon: Muon,
+                   step: int, scale: float) -> None:
+    """Muon momentum warm-up, the LR schedule's `scale`, optional clipping, one step of every optimizer."""
+    frac = min(step / args.muon_momentum_warmup_steps, 1.0) if args.muon_momentum_warmup_steps > 0 else 1.0
+    for group in muon.param_groups:
+        group["momentum"] = (1 - frac) * args.muon_momentum_warmup_start + frac * args.muon_momentum
+    for opt in optimizers:
+        for group in opt.param_groups:
+            group["lr"] = group["base_lr"] * scale
+    if args.grad_clip_norm > 0:
+        torch.nn.utils.clip_grad_norm_(base_model.parameters(), args.grad_clip_norm)
+    for opt in optimizers:
+        opt.step()
+    zero_grad(optimizers)
+
+
 def train(run: Session, base_model: GPT, val_tokens: torch.Tensor, luts) -> tuple[nn.Module, float, int]:
     """Warm up, train under the wall clock, apply the weight average: (compiled model, train time in ms, steps)."""
     args, device = run.args, run.device
-    compiled = torch.compile(base_model, dynamic=False) if run.cuda and args.compile else base_model
-    model = (DDP(compiled, device_ids=[run.local_rank] if run.cuda else None, broadcast_buffers=False)
-             if run.distributed else compiled)
     optimizers, muon = build_optimizers(base_model, args, fused=run.cuda)
-    if run.cuda and args.compile:
-        muon.orthogonalise = torch.compile(muon.orthogonalise)
+    compiled, model = compile_for_training(run, base_model, muon)
     micro_tokens, accum_steps = micro_batching(args, run.world_size)
     run.log(f"preset:{PRESET} model_params:{sum(p.numel() for p in base_model.parameters())}")
     run.log(f"world_size:{run.world_size} grad_accum_steps:{accum_steps} micro_batch_tokens:{micro_tokens}")
@@ -1522,22 +1604,8 @@ def train(run: Session, base_model: GPT, val_tokens: torch.Tensor, luts) -> tupl
             f"max_wallclock_seconds:{args.max_wallclock_seconds:.3f}")
     run.log(f"seed:{args.seed}")
 
-    def zero_grad() -> None:
-        for opt in optimizers:
-            opt.zero_grad(set_to_none=True)
-
     def train_step(loader: DistributedTokenLoader) -> torch.Tensor:
-        zero_grad()
-        total = torch.zeros((), device=device)
-        for micro in range(accum_steps):
-            if run.distributed:
-                model.require_backward_grad_sync = micro == accum_steps - 1
-            x, y = loader.next_batch(micro_tokens, args.train_seq_len)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=run.cuda):
-                loss = model(x, y)
-            total += loss.detach()
-            (loss / accum_steps).backward()
-        return total / accum_steps
+        return forward_backward(run, model, loader, micro_tokens, accum_steps)
 
     # Compile warm-up: prime the compiled paths, then restore the initial weights and optimizer state.
     if args.warmup_steps > 0:
@@ -1548,11 +1616,11 @@ def train(run: Session, base_model: GPT, val_tokens: torch.Tensor, luts) -> tupl
             train_step(loader)
             for opt in optimizers:
                 opt.step()
+            zero_grad(optimizers)
             run.log(f"warmup_step:{warmup_step + 1}/{args.warmup_steps}")
         base_model.load_state_dict(initial)
         for opt, state in zip(optimizers, initial_opt):
             opt.load_state_dict(state)
-        zero_grad()
 
     reserve = args.gptq_reserve_seconds if args.gptq_enabled else 0.0
     budget_ms = 1000.0 * (args.max_wallclock_seconds - reserve) if args.max_wallclock_seconds > 0 else None
@@ -1581,17 +1649,7 @@ def train(run: Session, base_model: GPT, val_tokens: torch.Tensor, luts) -> tupl
         progress = max(step / args.iterations, elapsed_ms / budget_ms if budget_ms else 0.0)
         scale = lr_scale(progress, args.lr_warmup_frac, args.warmdown_frac)
         train_loss = train_step(loader)
-        frac = min(step / args.muon_momentum_warmup_steps, 1.0) if args.muon_momentum_warmup_steps > 0 else 1.0
-        for group in muon.param_groups:
-            group["momentum"] = (1 - frac) * args.muon_momentum_warmup_start + frac * args.muon_momentum
-        for opt in optimizers:
-            for group in opt.param_groups:
-                group["lr"] = group["base_lr"] * scale
-        if args.grad_clip_norm > 0:
-            torch.nn.utils.clip_grad_norm_(base_model.parameters(), args.grad_clip_norm)
-        for opt in optimizers:
-            opt.step()
-        zero_grad()
+        optimizer_step(args, base_model, optimizers, muon, step, scale)
         step += 1
         averager.update(step, scale)
         approx_ms = train_ms + 1000.0 * (time.perf_counter() - t0)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 
-import libcst as cst
 
 from auditor.catalog import load_catalog
 from auditor.checks import CHECKERS
 from auditor.checks.base import CheckResult
 from auditor.facts.bundle import Facts, RunEvidence, build_facts
+from auditor.facts.pieces import module_ir
 from auditor.load.errors import Unanalyzable
 from auditor.load.source import LoadedSource, load
 from auditor.model import (
@@ -31,7 +31,6 @@ from auditor.model import (
 )
 from auditor.record.facts import Baseline
 from auditor.record.review import is_record_folder, record_facts, run_checks, summary
-from auditor.syntax import parse_module
 from auditor.techniques import detect
 
 DEFAULT_MAX_BYTES = 1_000_000
@@ -46,20 +45,6 @@ class Options:
     baseline: Baseline | None = None  # what a record is compared with (seeds-significance); read once per run
 
 
-def parse(code: str) -> cst.Module:
-    """Parse once; syntax errors become Unanalyzable with the line they point at."""
-    try:
-        return parse_module(code)
-    except cst.ParserSyntaxError as exc:
-        raise Unanalyzable(
-            f"syntax error at line {exc.raw_line}, column {exc.raw_column}: {exc.message.splitlines()[0]}"
-        ) from None
-    except RecursionError:
-        raise Unanalyzable("the code is nested too deeply to parse") from None
-    except cst.CSTValidationError as exc:
-        raise Unanalyzable(f"libcst cannot represent this code: {str(exc).splitlines()[0]}") from None
-
-
 def effective_env(source: LoadedSource, options: Options) -> dict[str, str]:
     """Knob values of the submitted run: logged hyper-parameters, then the launch command, then --env."""
     env = {f"knob:{key}": value for key, value in source.logged_hparams.items()}
@@ -69,7 +54,7 @@ def effective_env(source: LoadedSource, options: Options) -> dict[str, str]:
 
 
 def analyse(code: str, env: dict[str, str] | None = None, run: RunEvidence | None = None) -> Facts:
-    return build_facts(parse(code), code.splitlines(), env, run)
+    return build_facts(module_ir(code), env, run)
 
 
 def run_evidence(source: LoadedSource) -> RunEvidence:

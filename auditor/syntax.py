@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import functools
 import io
 import tokenize
+import warnings
 
 import libcst as cst
 
@@ -15,6 +18,20 @@ def dotted(node: cst.BaseExpression) -> str:
     if isinstance(node, cst.Attribute):
         return f"{dotted(node.value)}.{node.attr.value}"
     return ""
+
+
+@functools.lru_cache(maxsize=2)
+def python_ast(code: str) -> ast.Module | None:
+    """The stdlib parse of a text, None when this interpreter cannot parse it (shared: read it, never change it).
+
+    The loader (imports) and the facts walk (statement lines) both need it for the same text, one after the other.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
 def parse_module(code: str) -> cst.Module:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import libcst as cst
 import pytest
 
-from auditor.api import audit_source, parse
+from auditor.api import audit_source
+from auditor.facts.pieces import parse
 from auditor.model import Verdict
 from auditor.syntax import space_keywords
 

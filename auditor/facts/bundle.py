@@ -10,13 +10,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import libcst as cst
 
 from auditor.facts import vocab as V
 from auditor.facts.cond import evaluate, knob_names, truth
 from auditor.facts.ir import Function, ModuleIR, Op, Val
 from auditor.facts.roles import Resolver, Roles, link_calls
-from auditor.facts.walk import MODULE, walk
+from auditor.facts.walk import MODULE
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,10 +306,7 @@ def _summaries(facts: Facts) -> None:
     facts.summaries = {q: frozenset(k) for q, k in result.items()}
 
 
-def build_facts(
-    module: cst.Module, lines: list[str], env: dict[str, str] | None = None, run: RunEvidence | None = None
-) -> Facts:
-    ir = walk(module, lines)
+def build_facts(ir: ModuleIR, env: dict[str, str] | None = None, run: RunEvidence | None = None) -> Facts:
     callees, intrinsic = link_calls(ir, Resolver(ir))
     facts = Facts(ir, Roles(ir), callees, dict(env or {}), run=run or RunEvidence(), intrinsic=intrinsic)
     with_backward = {op.func for op in ir.ops if op.kind == "backward"}

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 import libcst as cst
 from libcst._nodes.internal import CodegenState
 
+from auditor.syntax import python_ast
+
 _TRACKED = (cst.SimpleStatementLine, cst.BaseCompoundStatement, cst.BaseSmallStatement)
 
 
@@ -82,15 +84,12 @@ _AST_COMPOUND = (
 )
 
 
-def _from_ast(module: cst.Module, code: str) -> dict[int, tuple[int, int]] | None:
-    """Spans from the stdlib parser; None when it cannot parse the code or the two statement walks disagree."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
+def _from_ast(module: cst.Module, body: list[ast.stmt], offset: int) -> dict[int, tuple[int, int]] | None:
+    """Spans from the stdlib parser's statements (lines counted `offset` after the module's first line); None when
+    the two statement walks disagree."""
     spans: dict[int, tuple[int, int]] = {}
     cst_iter = _cst_statements(module)
-    for group in _ast_groups(tree.body):
+    for group in _ast_groups(body):
         node = next(cst_iter, None)
         first, last = group[0], group[-1]
         compound = isinstance(node, cst.BaseCompoundStatement)
@@ -99,12 +98,12 @@ def _from_ast(module: cst.Module, code: str) -> dict[int, tuple[int, int]] | Non
         start = first.lineno
         if isinstance(first, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and first.decorator_list:
             start = first.decorator_list[0].lineno  # libcst statements start at their first decorator
-        spans[id(node)] = (start, last.end_lineno or start)
+        spans[id(node)] = (start - offset, (last.end_lineno or start) - offset)
         if isinstance(node, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
             if len(node.body) != len(group):
                 return None
             for small, statement in zip(node.body, group):
-                spans[id(small)] = (statement.lineno, statement.end_lineno or statement.lineno)
+                spans[id(small)] = (statement.lineno - offset, (statement.end_lineno or statement.lineno) - offset)
     if next(cst_iter, None) is not None:
         return None
     return spans
@@ -143,10 +142,19 @@ def _from_codegen(module: cst.Module) -> dict[int, tuple[int, int]]:
     return state.spans
 
 
-def statement_spans(module: cst.Module, code: str | None = None) -> dict[int, tuple[int, int]]:
-    """Map id(statement node) -> (first line, last line), 1-based, for the given module object."""
-    if code is not None:
-        spans = _from_ast(module, code)
+def statement_spans(
+    module: cst.Module, code: str | None = None, statements: list[ast.stmt] | None = None, offset: int = 0
+) -> dict[int, tuple[int, int]]:
+    """Map id(statement node) -> (first line, last line), 1-based, for the given module object.
+
+    `statements`: the module's top-level statements as the stdlib parsed them, `offset` lines into a larger text
+    (a file walked statement by statement); else they are parsed from `code`.
+    """
+    if statements is None and code is not None:
+        tree = python_ast(code)
+        statements = tree.body if tree is not None else None
+    if statements is not None:
+        spans = _from_ast(module, statements, offset)
         if spans is not None:
             return spans
     return _from_codegen(module)

@@ -125,10 +125,20 @@ class _Frame:
 class Walker(cst.CSTVisitor):
     """Builds a ModuleIR in one pass over a parsed module."""
 
-    def __init__(self, module: cst.Module, lines: list[str]) -> None:
+    def __init__(
+        self,
+        module: cst.Module,
+        lines: list[str],
+        prefix: str = "",
+        imports: dict[str, str] | None = None,
+        spans: dict[int, tuple[int, int]] | None = None,
+    ) -> None:
         super().__init__()
         self.ir = ModuleIR(lines=lines)
-        self.spans = statement_spans(module, "\n".join(lines))
+        self.spans = statement_spans(module, "\n".join(lines)) if spans is None else spans
+        self.prefix = prefix  # keeps temporaries of separately walked statements apart (facts.pieces)
+        self.outer_imports = imports or {}  # bound before this module's text (earlier top-level statements)
+        self.import_reads: dict[str, str | None] = {}  # outer imports looked up, and what they were
         self.vals: dict[int, Val] = {}
         self._visits: dict[type, object] = {}
         self._leaves: dict[type, object] = {}
@@ -136,7 +146,7 @@ class Walker(cst.CSTVisitor):
         self.call_funcs: set[int] = set()
         self.stmt: list[tuple[int, int]] = [(1, 1)]
         self.classes: list[str] = []
-        top = Function(MODULE, MODULE, None, (), 1, len(lines), None)
+        top = module_function(lines)
         self.ir.functions[MODULE] = top
         self.frames = [_Frame(top, "")]
         self.seq = itertools.count()
@@ -145,7 +155,6 @@ class Walker(cst.CSTVisitor):
         self.knob_defs: dict[str, list[tuple]] = {}
         self.shifts: dict[str, set[str]] = {}
         self.hashed_stmt = False
-        self.attr_stores: set[str] = set()
 
     # ------------------------------------------------------------- dispatch
     # libcst's stock dispatch builds a method name with an f-string and getattr for every node and every child
@@ -193,9 +202,20 @@ class Walker(cst.CSTVisitor):
         if val.deps or val.tags:
             self.ir.flows.append((dst, val, self.stmt[-1][0]))
 
+    def fresh(self) -> str:
+        return f"{self.prefix}{next(self.tmp)}"
+
+    def imported(self, name: str) -> str | None:
+        """What an imported alias stands for: bound in this text, else before it (a read the result depends on)."""
+        if name in self.ir.imports:
+            return self.ir.imports[name]
+        value = self.outer_imports.get(name)
+        self.import_reads[name] = value
+        return value
+
     def through(self, val: Val, how: str) -> Val:
         """A fresh symbol holding `val`, read back through a transform (applies the transform to tags too)."""
-        tmp = f"t::{next(self.tmp)}"
+        tmp = f"t::{self.fresh()}"
         self.flow(tmp, val)
         return Val(frozenset({(tmp, how)}))
 
@@ -489,7 +509,6 @@ class Walker(cst.CSTVisitor):
                 self._maybe_knob(target.value, value_node)
         elif isinstance(target, cst.Attribute):
             sym = self.attr_sym(target)
-            self.attr_stores.add(target.attr.value)
             self.flow(sym, value)
             if sym.startswith("a:"):
                 self.flow(f"@{target.attr.value}", value)
@@ -647,7 +666,7 @@ class Walker(cst.CSTVisitor):
     def leave_Dict(self, node: cst.Dict) -> None:
         value = EMPTY.union(*(self.val(e.value) for e in node.elements if isinstance(e, cst.DictElement)))
         if not node.elements:
-            value = Val(value.deps, value.tags | {V.TABLE_ID + f"dict@{self.stmt[-1][0]}:{next(self.tmp)}"})
+            value = Val(value.deps, value.tags | {V.TABLE_ID + f"dict@{self.fresh()}"})
         self.vals[id(node)] = value
 
     def leave_ListComp(self, node: cst.ListComp) -> None:
@@ -718,14 +737,14 @@ class Walker(cst.CSTVisitor):
     def leave_Call(self, node: cst.Call) -> None:
         func = node.func
         dotted = _dotted(func)
-        if isinstance(func, cst.Name) and func.value in self.ir.imports:
-            dotted = self.ir.imports[func.value]  # `from numpy import bitwise_xor as bxor`
+        if isinstance(func, cst.Name):
+            dotted = self.imported(func.value) or dotted  # `from numpy import bitwise_xor as bxor`
         last = dotted.split(".")[-1]
         args = [self.val(a.value) for a in node.args if a.keyword is None]
         kwargs = {a.keyword.value: self.val(a.value) for a in node.args if a.keyword is not None}
         every = EMPTY.union(*args, *kwargs.values())
         receiver = self.val(func.value) if isinstance(func, cst.Attribute) else EMPTY
-        site = f"call:{self._call_key(func, last)}@{next(self.tmp)}"
+        site = f"call:{self._call_key(func, last)}@{self.fresh()}"
         value = self._call_value(func, last, dotted, receiver, every, site, node.args)
         if last in V.FILE_READS:  # bytes read at run time: np.fromfile, Path.read_bytes, f.read, np.load
             source = every.union(receiver)  # the file's contents are what its path names: a val shard holds val tokens
@@ -909,11 +928,21 @@ class Walker(cst.CSTVisitor):
 
     # ---------------------------------------------------------------- result
     def finish(self) -> ModuleIR:
-        for name, defs in self.knob_defs.items():
-            exprs = {expr for expr, _ in defs}
-            expr = defs[0][0] if len(exprs) == 1 else UNKNOWN
-            self.ir.knobs[name] = Knob(name, expr, defs[0][1])
+        self.ir.knobs.update(knobs(self.knob_defs))
         return self.ir
+
+
+def knobs(definitions: dict[str, list[tuple]]) -> dict[str, Knob]:
+    """A knob's value where every definition agrees, UNKNOWN where they differ; its first line either way."""
+    found = {}
+    for name, defs in definitions.items():
+        exprs = {expr for expr, _ in defs}
+        found[name] = Knob(name, defs[0][0] if len(exprs) == 1 else UNKNOWN, defs[0][1])
+    return found
+
+
+def module_function(lines: list[str]) -> Function:
+    return Function(MODULE, MODULE, None, (), 1, len(lines), None)
 
 
 def _names(node: cst.BaseExpression) -> list[cst.Name]:
@@ -1030,9 +1059,3 @@ def _is_true(node: cst.Call, name: str) -> bool:
 def _is_false(node: cst.Call, name: str) -> bool:
     value = _kw(node, name)
     return isinstance(value, cst.Name) and value.value == "False"
-
-
-def walk(module: cst.Module, lines: list[str]) -> ModuleIR:
-    walker = Walker(module, lines)
-    module.visit(walker)
-    return walker.finish()

@@ -23,8 +23,8 @@ import os
 import posixpath
 import re
 import tokenize
-import warnings
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
@@ -32,7 +32,7 @@ from typing import Any, Callable
 import libcst as cst
 
 from auditor.syntax import dotted as _dotted
-from auditor.syntax import parse_module
+from auditor.syntax import parse_module, python_ast
 import libcst.matchers as m
 
 from auditor.load.errors import Unanalyzable
@@ -393,11 +393,8 @@ def _could_be_shim(text: str) -> bool:
     """Cheap gate before the libcst parse: most scripts never call exec at top level."""
     if "exec" not in text:
         return False
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # SyntaxWarning for odd escapes must not reach stderr
-            tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError):
+    tree = python_ast(text)
+    if tree is None:
         return True  # newer syntax than this interpreter, or broken: libcst decides
     return bool(_ast_shim_count(tree.body))
 
@@ -963,11 +960,8 @@ def imported_modules(text: str) -> list[str]:
         if name and name.isidentifier() and name not in found:
             found.append(name)
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError):
+    tree = python_ast(text)
+    if tree is None:
         for match in _IMPORT_LINE.finditer(text):  # newer syntax than this interpreter: line scan
             dots, module, from_names, plain = match.groups()
             if plain is not None:
@@ -979,7 +973,7 @@ def imported_modules(text: str) -> list[str]:
                 for part in from_names.split("#")[0].strip("() \\").split(","):
                     add(part.strip().split(" ")[0])
         return found
-    for node in ast.walk(tree):
+    for node in _statements(tree.body):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 add(alias.name.split(".")[0])
@@ -990,3 +984,17 @@ def imported_modules(text: str) -> list[str]:
                 for alias in node.names:
                     add(alias.name)
     return found
+
+
+def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement, nested ones included, without visiting expressions (imports are statements)."""
+    for node in body:
+        yield node
+        for name in ("body", "orelse", "finalbody"):
+            inner = getattr(node, name, None)
+            if isinstance(inner, list):
+                yield from _statements(inner)
+        for handler in getattr(node, "handlers", ()):
+            yield from _statements(handler.body)
+        for case in getattr(node, "cases", ()):
+            yield from _statements(case.body)

@@ -171,9 +171,9 @@ def run(
         distinct.setdefault(unit.key, unit)
     entries = cache.get_many("results", list(distinct))
     cached = set(entries)
-    todo = sorted((u for k, u in distinct.items() if k not in entries), key=lambda u: -sum(f.size for f in u.files))
-    tasks = [(u.key, u.folder, [(f.path, f.blob) for f in u.files]) for u in todo]
-    for done, (key, entry) in enumerate(_audit_all(tasks, options, jobs, repo, progress), 1):
+    todo = [u for k, u in distinct.items() if k not in entries]
+    batches = [[(u.key, u.folder, [(f.path, f.blob) for f in u.files]) for u in batch] for batch in code_batches(todo)]
+    for done, (key, entry) in enumerate(_audit_all(batches, options, jobs, repo, progress), 1):
         entries[key] = entry
         if entry.pop("cache", False):
             cache.put("results", key, entry)
@@ -182,35 +182,55 @@ def run(
     cache.commit()
     rows = [_row(unit, entries[unit.key], unit.key in cached) for unit in units] + empty
     rows.sort(key=lambda r: (r.pr if r.pr is not None else -1, r.id))
-    return Scan(rows, len(tasks), len(distinct), time.perf_counter() - start)
+    return Scan(rows, len(todo), len(distinct), time.perf_counter() - start)
 
 
-def _audit_all(tasks: list, options: Options, jobs: int, repo: Path | None, progress: Progress | None):
-    total = len(tasks)
+def code_batches(units: list[Unit]) -> list[list[Unit]]:
+    """Units grouped by their Python files, groups in PR order.
+
+    A worker audits a group in a row, so a script shipped in several folders is parsed once (the facts walk keeps
+    each statement's walk, `facts.pieces`), and neighbouring PRs, often forks of the same record, share statements.
+    """
+    groups: dict[tuple[str, ...], list[Unit]] = {}
+    for unit in sorted(units, key=lambda u: (u.pr if u.pr is not None else -1, u.id)):
+        code = tuple(sorted(f.blob for f in unit.files if f.path.endswith(".py")))
+        groups.setdefault(code, []).append(unit)
+    return list(groups.values())
+
+
+def _audit_all(batches: list[list], options: Options, jobs: int, repo: Path | None, progress: Progress | None):
+    total = sum(len(batch) for batch in batches)
     if progress:
         progress(0, total)
-    if jobs <= 1 or total <= 1:
+    done = 0
+    if jobs <= 1 or len(batches) <= 1:
         worker.init(str(repo) if repo else None, options)
-        for done, task in enumerate(tasks, 1):
-            yield worker.audit(task)
-            if progress:
-                progress(done, total)
+        for batch in batches:
+            for task in batch:
+                yield worker.audit(task)
+                done += 1
+                if progress:
+                    progress(done, total)
         return
     context = multiprocessing.get_context("spawn")  # no fork of a process holding git pipes and a database
     with ProcessPoolExecutor(
-        min(jobs, total),
+        min(jobs, len(batches)),
         mp_context=context,
         initializer=worker.init,
         initargs=(str(repo) if repo else None, options),  # no max_tasks_per_child: it deadlocks on Python 3.11
     ) as pool:
-        futures = {pool.submit(worker.audit, task): task[0] for task in tasks}
-        for done, future in enumerate(as_completed(futures), 1):
+        futures = {pool.submit(worker.audit_batch, batch): batch for batch in batches}
+        for future in as_completed(futures):
             try:
-                yield future.result()
-            except Exception as exc:  # noqa: BLE001 - a worker killed (memory, signal): that unit fails, not the scan
-                yield futures[future], {"status": "error", "error": f"internal error: {type(exc).__name__}: {exc}"}
-            if progress:
-                progress(done, total)
+                results = future.result()
+            except Exception as exc:  # noqa: BLE001 - a worker killed (memory, signal): its units fail, not the scan
+                error = {"status": "error", "error": f"internal error: {type(exc).__name__}: {exc}"}
+                results = [(task[0], dict(error)) for task in futures[future]]
+            for result in results:
+                yield result
+                done += 1
+                if progress:
+                    progress(done, total)
 
 
 def _row(unit: Unit, entry: dict, cached: bool) -> Row:

@@ -51,6 +51,11 @@ def audit(task: tuple[str, str, list[tuple[str, str]]]) -> tuple[str, dict]:
     return key, entry
 
 
+def audit_batch(tasks: list[tuple[str, str, list[tuple[str, str]]]]) -> list[tuple[str, dict]]:
+    """Units that share their Python files, audited in a row by one worker (see engine.code_batches)."""
+    return [audit(task) for task in tasks]
+
+
 def _audit_folder(folder: Path, paths: list[str]) -> dict:
     notes = gate.notes_for(folder, paths)
     try:

@@ -1,0 +1,107 @@
+"""The statement-by-statement walk gives the same facts as one walk of the whole file, and reuses what it saw."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from auditor.facts import pieces
+from auditor.facts.pieces import Memo, module_ir
+from auditor.load.errors import Unanalyzable
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMP = re.compile(r"t::[0-9a-f]+\.\d+|t::\d+|@[0-9a-f]+\.\d+|@\d+")
+
+
+def _n(text: object) -> str:
+    return TEMP.sub("T", str(text))
+
+
+def _deps(val) -> list[str]:
+    return sorted(_n(d) for d in val.deps)
+
+
+def signature(ir) -> tuple:
+    """The IR with temporaries' names blanked: separately walked statements name them after their own text."""
+    ops = [(o.kind, o.line, o.end_line, o.func, o.seq, o.loops, o.grad, _n(o.sym), _deps(o.val)) for o in ir.ops]
+    functions = [(q, f.line, f.end_line, sorted(f.locals), sorted(f.reads)) for q, f in ir.functions.items()]
+    loops = [(k, v.func, v.line, v.end_line, v.targets, v.iter_text) for k, v in ir.loops.items()]
+    knobs = [(k, str(v.expr), v.line) for k, v in ir.knobs.items()]
+    flows = sorted((_n(d), line, _deps(v)) for d, v, line in ir.flows)
+    return ops, functions, loops, knobs, flows, ir.classes, ir.imports, len(ir.opaque), len(ir.pos_access)
+
+
+SOURCES = sorted((ROOT / "fixtures").rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", SOURCES[::5], ids=lambda p: str(p.relative_to(ROOT)))
+def test_same_facts_as_one_walk_of_the_whole_file(path):
+    code = path.read_text()
+    try:
+        whole = pieces._walk_whole(code, code.splitlines())
+    except Unanalyzable:
+        pytest.skip("not analysable")
+    assert signature(module_ir(code, Memo())) == signature(whole)
+
+
+SHARED = '''
+def evaluate(model, val_tokens):
+    with torch.no_grad():
+        loss = model(val_tokens[:-1], val_tokens[1:])
+    return loss
+'''
+
+
+def test_a_shared_function_is_walked_once_and_placed_at_its_own_lines(monkeypatch):
+    first = "import torch\n" + SHARED
+    second = "import torch\nimport os\n\nX = int(os.environ.get('X', '3'))\n\n" + SHARED
+    memo = Memo()
+    module_ir(first, memo)
+    calls = []
+    original = pieces.walk_piece
+
+    def counting(text, *args, **kwargs):
+        calls.append(text)
+        return original(text, *args, **kwargs)
+
+    monkeypatch.setattr(pieces, "walk_piece", counting)
+    ir = module_ir(second, memo)
+    assert all("def evaluate" not in text for text in calls) and len(calls) == 2  # `import os`, `X = ...`
+    assert signature(ir) == signature(pieces._walk_whole(second, second.splitlines()))
+    assert ir.functions["evaluate"].line == second.splitlines().index("def evaluate(model, val_tokens):") + 1
+    assert ir.knobs["X"].line == 4
+
+
+def test_a_statement_is_walked_again_when_an_alias_it_reads_means_something_else():
+    body = "\n\ndef mix(a, b):\n    return bxor(a, b)\n"
+    numpy_alias = "from numpy import bitwise_xor as bxor" + body
+    torch_alias = "from torch import bitwise_xor as bxor" + body
+    memo = Memo()
+    first = module_ir(numpy_alias, memo)
+    second = module_ir(torch_alias, memo)
+    calls = lambda ir: [o.sym for o in ir.ops if o.kind == "call"]  # noqa: E731
+    assert calls(first) == ["numpy.bitwise_xor"] and calls(second) == ["torch.bitwise_xor"]
+    assert len(memo.entries["def mix(a, b):\n    return bxor(a, b)\n"]) == 2  # one text, two walks
+
+
+def test_memo_drops_the_least_recently_used_walks_past_its_limit():
+    memo = Memo(limit=1)
+    module_ir("a = 1\nb = 2\n", memo)
+    assert list(memo.entries) == ["b = 2\n"] and memo.size > 1
+
+
+def test_a_syntax_error_is_reported_at_the_file_line():
+    code = "import os\n\n\ndef f(:\n    pass\n"
+    with pytest.raises(Unanalyzable) as whole:
+        pieces.parse(code)
+    with pytest.raises(Unanalyzable) as split:
+        module_ir(code, Memo())
+    assert str(split.value) == str(whole.value) and "line 5" in str(split.value)  # libcst points past `(:`
+
+
+def test_code_the_stdlib_cannot_split_is_walked_whole(monkeypatch):
+    monkeypatch.setattr(pieces, "python_ast", lambda code: None)  # newer syntax than this interpreter
+    code = "import torch\n" + SHARED
+    memo = Memo()
+    ir = module_ir(code, memo)
+    assert not memo.entries and signature(ir) == signature(pieces._walk_whole(code, code.splitlines()))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import pickle
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
@@ -89,13 +90,13 @@ def parse(code: str) -> cst.Module:
 def module_ir(code: str, memo: Memo | None = MEMO) -> ModuleIR:
     """The walk of a whole file: statement by statement through the memo, or whole when it cannot be split."""
     lines = code.splitlines()
-    tree = python_ast(code)
-    if memo is None or tree is None:
+    if memo is None:
         return _walk_whole(code, lines)
+    tree = python_ast(code)
     pieces = []
     imports: dict[str, str] = {}
     try:
-        for first, last, statements in statement_groups(tree):
+        for first, last, statements in statement_groups(tree) if tree is not None else line_groups(lines):
             text = "\n".join(lines[first - 1 : last]) + "\n"
             piece = memo.get(text, imports)
             if piece is None:
@@ -120,6 +121,35 @@ def statement_groups(tree: ast.Module) -> list[tuple[int, int, list[ast.stmt]]]:
             groups[-1] = (start, max(last, end), [*statements, node])
         else:
             groups.append((first, last, [node]))
+    return groups
+
+
+_TRIPLE = re.compile(r'"""|\'\'\'')
+_CONTINUES = re.compile(r"(?:else|elif|except|finally)\b|[)\]}]")  # a line at column 0 that ends no statement
+
+
+def line_groups(lines: list[str]) -> list[tuple[int, int, None]]:
+    """Top-level statements by their lines, for code the stdlib cannot parse (newer syntax than this interpreter).
+
+    A statement starts at a line with code at column 0. A line inside a string or brackets can look like that, but a
+    cut there leaves the statement before it unterminated, its parse fails and the file is walked whole instead.
+    """
+    starts: list[int] = []
+    decorated = False  # a decorator starts the statement of the def or class below it
+    quote = None  # the triple quote of a string still open at the end of the line before
+    for number, line in enumerate(lines, 1):
+        if quote is None and line[:1].strip() and line[0] != "#" and not _CONTINUES.match(line):
+            if not decorated:
+                starts.append(number)
+            decorated = line[0] == "@"
+        for found in _TRIPLE.findall(line):
+            quote = found if quote is None else (None if found == quote else quote)
+    groups = []
+    for start, following in zip(starts, [*starts[1:], len(lines) + 1]):
+        last = following - 1
+        while last > start and (not lines[last - 1].strip() or lines[last - 1].lstrip().startswith("#")):
+            last -= 1  # trailing blank and comment lines belong to no statement (as in the stdlib's ranges)
+        groups.append((start, last, None))
     return groups
 
 

@@ -152,7 +152,7 @@ def statement_spans(
     """
     if statements is None and code is not None:
         tree = python_ast(code)
-        statements = tree.body if tree is not None else None
+        statements, offset = (tree.body if tree is not None else None), 0
     if statements is not None:
         spans = _from_ast(module, statements, offset)
         if spans is not None:

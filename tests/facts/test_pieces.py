@@ -99,9 +99,38 @@ def test_a_syntax_error_is_reported_at_the_file_line():
     assert str(split.value) == str(whole.value) and "line 5" in str(split.value)  # libcst points past `(:`
 
 
-def test_code_the_stdlib_cannot_split_is_walked_whole(monkeypatch):
+NEWER = '''"""Module docstring.
+
+Column-0 text inside a string: def not_a_statement():
+"""
+import torch
+
+
+@torch.no_grad()
+@other
+def evaluate(model, val_tokens):
+    loss = model(val_tokens[:-1], val_tokens[1:])
+    return loss
+# a trailing comment
+if __name__ == "__main__":
+    evaluate(None, None)
+else:
+    pass
+'''
+
+
+def test_code_the_stdlib_cannot_parse_is_split_by_lines(monkeypatch):
     monkeypatch.setattr(pieces, "python_ast", lambda code: None)  # newer syntax than this interpreter
-    code = "import torch\n" + SHARED
+    lines = NEWER.splitlines()
+    assert [(a, b) for a, b, _ in pieces.line_groups(lines)] == [(1, 4), (5, 5), (8, 12), (14, 17)]
     memo = Memo()
-    ir = module_ir(code, memo)
-    assert not memo.entries and signature(ir) == signature(pieces._walk_whole(code, code.splitlines()))
+    ir = module_ir(NEWER, memo)
+    assert len(memo.entries) == 4 and signature(ir) == signature(pieces._walk_whole(NEWER, lines))
+
+
+def test_a_wrong_cut_by_lines_falls_back_to_the_whole_file(monkeypatch):
+    monkeypatch.setattr(pieces, "python_ast", lambda code: None)
+    code = "import os\nx = os.path.join('a',\n'b')\ny = x\n"  # `'b')` at column 0 looks like a statement
+    assert [(a, b) for a, b, _ in pieces.line_groups(code.splitlines())] == [(1, 1), (2, 2), (3, 3), (4, 4)]
+    ir = module_ir(code, Memo())
+    assert signature(ir) == signature(pieces._walk_whole(code, code.splitlines()))

@@ -4,7 +4,7 @@
 
 Measured on one H200 (2026-11-28): baseline pair 144 + 119 s, each PR #1250 run ~105 s, so all of it takes ~8 min;
 `--phases base` and `--phases kv` split it into two calls under a 10-minute limit. The log parser
-(auditor.load.logs) needs libcst: on a machine without it, install its wheel first (see reference/SPEED.md).
+(auditor.load.logs) needs neither libcst nor the rest of the auditor.
 
 On one local synthetic data set (`auditor.data.synth`, vocab 1024, built first):
 1. baseline config, one GPU, the same --steps for both: the challenge's baseline script vs the reference with

@@ -35,13 +35,14 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import cast
+from typing import BinaryIO, cast
 
-from auditor.load.source import printed_lines
-
+_CODE_START = re.compile(r'^(?:"""|\'\'\'|import \w|from [\w.]+ import |def \w|class \w|#!)')
+_SEPARATOR = re.compile(r"^={20,}\s*$")
+_LOG_LINE_CHARS = 65_536  # a single runaway line is cut, not read whole
 _MAX_LINES = 200_000  # lines read per file, a dump of the source code included
 _MAX_BYTES = 64 << 20  # bytes read per log file
 _MAX_HARDWARE = 24  # hardware lines kept per run
@@ -237,6 +238,30 @@ def parse_log_file(path: Path, name: str | None = None) -> tuple[LogRun, ...]:
 def parse_logs(files: Mapping[str, str]) -> list[LogRun]:
     """Every run of every file (name -> text), files in name order; files without a run contribute nothing."""
     return [run for name in sorted(files) for run in parse_log(files[name], name)]
+
+
+def printed_lines(handle: BinaryIO, max_lines: int) -> Iterator[str]:
+    """The lines a log printed, skipping the copy of the source code that many scripts log first.
+
+    The baseline logs its own code, then a line of '='; `x=y` keyword arguments in that code are not settings. When
+    no separator ever closes what looked like code, those lines were output after all and are given back.
+    """
+    held: list[str] = []
+    in_code = False
+    for _ in range(max_lines):
+        raw = handle.readline(_LOG_LINE_CHARS)
+        if not raw:
+            break
+        line = raw.decode("utf-8", "replace")
+        if in_code:
+            held.append(line)
+            if _SEPARATOR.match(line):
+                in_code, held = False, []
+        elif _CODE_START.match(line):
+            in_code, held = True, [line]
+        else:
+            yield line
+    yield from held
 
 
 def _printed_lines(text: str) -> list[str]:

@@ -17,20 +17,17 @@ import os
 import re
 import shlex
 from collections.abc import Iterator
-from typing import BinaryIO
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.load.errors import InputError, Unanalyzable
+from auditor.load.logs import printed_lines
 from auditor.load.unwrap import Unwrapped, decode_source, imported_modules, unwrap
 from auditor.model import Claims, SourceInfo
 
 _MAX_LOGS = 20
 _LOG_LINES = 400  # log lines read per file, not counting a dump of the source code
 _LOG_MAX_LINES = 8_000  # hard cap per file, code dump included
-_CODE_START = re.compile(r'^(?:"""|\'\'\'|import \w|from [\w.]+ import |def \w|class \w|#!)')
-_SEPARATOR = re.compile(r"^={20,}\s*$")
-_LOG_LINE_CHARS = 65_536  # a single runaway line is cut, not read whole
 _MAX_SIBLINGS = 32
 _TEXT_CAP = 4 << 20  # README, *.sh, submission.json: bytes read at most
 _ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]+")
@@ -157,30 +154,6 @@ def _read_text(path: Path) -> str:
             return handle.read(_TEXT_CAP).decode("utf-8", "replace")
     except OSError:
         return ""
-
-
-def printed_lines(handle: BinaryIO, max_lines: int) -> Iterator[str]:
-    """The lines a log printed, skipping the copy of the source code that many scripts log first.
-
-    The baseline logs its own code, then a line of '='; `x=y` keyword arguments in that code are not settings. When
-    no separator ever closes what looked like code, those lines were output after all and are given back.
-    """
-    held: list[str] = []
-    in_code = False
-    for _ in range(max_lines):
-        raw = handle.readline(_LOG_LINE_CHARS)
-        if not raw:
-            break
-        line = raw.decode("utf-8", "replace")
-        if in_code:
-            held.append(line)
-            if _SEPARATOR.match(line):
-                in_code, held = False, []
-        elif _CODE_START.match(line):
-            in_code, held = True, [line]
-        else:
-            yield line
-    yield from held
 
 
 def _log_lines(path: Path, max_lines: int) -> Iterator[str]:

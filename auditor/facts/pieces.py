@@ -29,7 +29,6 @@ from auditor.load.errors import Unanalyzable
 from auditor.syntax import parse_module, python_ast
 
 MEMO_BYTES = 64_000_000  # pickled walks kept per process (about 9 MB of statement text)
-LIVE_TEXTS = 128  # walks kept as objects too (~200 KB each): two or three scripts' statements
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,31 +43,21 @@ class Piece:
 
 
 class Memo:
-    """Pickled pieces by statement text, least recently used dropped first once they pass `limit` bytes; the
-    `live` most recently used texts are also kept as objects (the folders of one script, audited in a row, and the
-    next fork reuse them without unpickling; `compose` copies whatever it changes)."""
+    """Pickled pieces by statement text, least recently used dropped first once they pass `limit` bytes."""
 
-    def __init__(self, limit: int = MEMO_BYTES, live: int = LIVE_TEXTS) -> None:
-        self.limit, self.size, self.live_limit = limit, 0, live
+    def __init__(self, limit: int = MEMO_BYTES) -> None:
+        self.limit, self.size = limit, 0
         # text -> [(aliases the walk read, pickled piece)]: one text walked under different imports
         self.entries: OrderedDict[str, list[tuple[tuple, bytes]]] = OrderedDict()
-        self.live: OrderedDict[str, list[Piece]] = OrderedDict()
 
     def get(self, text: str, imports: dict[str, str]) -> Piece | None:
-        piece = next((p for p in self.live.get(text, ()) if _valid(p.import_reads, imports)), None)
-        if piece is not None:
-            self.live.move_to_end(text)
-            self.entries.move_to_end(text)
-            return piece
         variants = self.entries.get(text)
         if variants is None:
             return None
         self.entries.move_to_end(text)
         for reads, data in variants:
-            if _valid(reads, imports):
-                piece = pickle.loads(data)
-                self._keep_live(text, piece)
-                return piece
+            if all(imports.get(k) == v for k, v in reads):
+                return pickle.loads(data)
         return None
 
     def put(self, text: str, piece: Piece) -> None:
@@ -77,20 +66,8 @@ class Memo:
         self.entries.move_to_end(text)
         self.size += len(data)
         while self.size > self.limit and len(self.entries) > 1:
-            old, variants = self.entries.popitem(last=False)
-            self.size -= sum(len(d) for _, d in variants)
-            self.live.pop(old, None)
-        self._keep_live(text, piece)
-
-    def _keep_live(self, text: str, piece: Piece) -> None:
-        self.live.setdefault(text, []).append(piece)
-        self.live.move_to_end(text)
-        while len(self.live) > self.live_limit:
-            self.live.popitem(last=False)
-
-
-def _valid(reads: tuple[tuple[str, str | None], ...], imports: dict[str, str]) -> bool:
-    return all(imports.get(name) == value for name, value in reads)
+            _, old = self.entries.popitem(last=False)
+            self.size -= sum(len(d) for _, d in old)
 
 
 MEMO = Memo()

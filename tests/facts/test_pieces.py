@@ -134,18 +134,3 @@ def test_a_wrong_cut_by_lines_falls_back_to_the_whole_file(monkeypatch):
     assert [(a, b) for a, b, _ in pieces.line_groups(code.splitlines())] == [(1, 1), (2, 2), (3, 3), (4, 4)]
     ir = module_ir(code, Memo())
     assert signature(ir) == signature(pieces._walk_whole(code, code.splitlines()))
-
-
-@pytest.mark.parametrize("live, unpickles", [(2, 0), (0, 2)])
-def test_recent_walks_are_reused_as_objects_older_ones_unpickled(monkeypatch, live, unpickles):
-    memo = Memo(live=live)
-    code = "import torch\n" + SHARED
-    first = module_ir(code, memo)
-    unpickled = []
-    original = pieces.pickle.loads
-    monkeypatch.setattr(pieces.pickle, "loads", lambda data: unpickled.append(1) or original(data))
-    second = module_ir(code, memo)
-    assert len(unpickled) == unpickles and len(memo.live) == live
-    assert signature(first) == signature(second)
-    first.ops[0].kind = "changed"  # a composed file owns its operations: facts rewrite kinds in place
-    assert all(op.kind != "changed" for op in second.ops)

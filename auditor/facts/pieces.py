@@ -28,7 +28,7 @@ from auditor.facts.traverse import traverse
 from auditor.load.errors import Unanalyzable
 from auditor.syntax import parse_module, python_ast
 
-MEMO_BYTES = 64_000_000  # pickled walks kept per process (about 9 MB of statement text)
+MEMO_BYTES = 48_000_000  # pickled walks kept per process (about 7 MB of statement text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,16 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def add_audit_options(parser: argparse.ArgumentParser) -> None:
+    """What an audit is run with and how it ends: shared by `pgolf-audit PATH` and `pgolf-audit scan`."""
+    parser.add_argument("--fail-on", choices=("illegal", "needs-review"), default="illegal")
+    parser.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (2 still means error)")
+    parser.add_argument("--select", nargs="+", default=[], metavar="RULE")
+    parser.add_argument("--ignore", nargs="+", default=[], metavar="RULE")
+    parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help="largest script audited")
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+
 def _audit_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="pgolf-audit",
@@ -49,12 +59,7 @@ def _audit_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--write", action="append", default=[], metavar="FORMAT=FILE", help="also write FORMAT to FILE (repeatable)"
     )
-    parser.add_argument("--fail-on", choices=("illegal", "needs-review"), default="illegal")
-    parser.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (2 still means error)")
-    parser.add_argument("--select", nargs="+", default=[], metavar="RULE")
-    parser.add_argument("--ignore", nargs="+", default=[], metavar="RULE")
-    parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help="largest script audited")
-    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    add_audit_options(parser)
     parser.add_argument("--baseline-bpb", type=float, metavar="X", help="compare a record with this val_bpb")
     parser.add_argument("--baseline-logs", metavar="DIR", help="compare a record with the runs in DIR's logs")
     parser.add_argument("--version", action="version", version=f"pgolf-audit {__version__}")

@@ -16,8 +16,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from auditor.api import DEFAULT_MAX_BYTES, Options
-from auditor.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, UsageError, _Parser, _rules
+from auditor.api import Options
+from auditor.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, UsageError, _Parser, _rules, add_audit_options
 from auditor.model import Severity, Verdict
 from auditor.scan import engine, labels, output
 from auditor.scan.cache import Cache, default_dir
@@ -51,12 +51,7 @@ def _parser() -> argparse.ArgumentParser:
         default="default",
         help="gate: the CI check on submission PRs (no cache; suppression comments and config files as notes)",
     )
-    parser.add_argument("--fail-on", choices=("illegal", "needs-review"), default="illegal")
-    parser.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (2 still means error)")
-    parser.add_argument("--select", nargs="+", default=[], metavar="RULE")
-    parser.add_argument("--ignore", nargs="+", default=[], metavar="RULE")
-    parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help="largest script audited")
-    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    add_audit_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 

@@ -6,8 +6,8 @@ walk depends only on its own text and on the imported aliases bound before it th
 aliases read) is parsed and walked once per process and kept in a bounded memo, pickled: a walk's objects take ~60x
 its text in memory, its pickle ~7x, and unpickling costs ~12% of a parse and walk. `compose` shifts the lines,
 sequence numbers and loop ids of every piece into place. Temporaries are named after the statement's text, so a
-piece needs no renaming. Code that the stdlib `ast` cannot split (newer syntax than this interpreter) is walked
-whole.
+piece needs no renaming. Code that the stdlib `ast` cannot parse (newer syntax than this interpreter) is split by
+lines; a cut there that a parse refuses sends the file to one whole walk.
 """
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ from dataclasses import dataclass, replace
 import libcst as cst
 
 from auditor.facts.ir import Function, Loop, ModuleIR
-from auditor.facts.walk import _BLOCK_NODES, MODULE, Walker, knobs, module_function
+from auditor.facts.walk import MODULE, Walker, knobs, module_function
 from auditor.facts.positions import statement_spans
-from auditor.facts.traverse import traverse
 from auditor.load.errors import Unanalyzable
 from auditor.syntax import parse_module, python_ast
 
@@ -159,7 +158,7 @@ def walk_piece(text: str, imports: dict[str, str], statements: list[ast.stmt] | 
     prefix = hashlib.blake2b(text.encode(), digest_size=6).hexdigest() + "."
     spans = statement_spans(module, text, statements, offset)
     walker = Walker(module, text.splitlines(), prefix, imports, spans)
-    traverse(module, walker, frozenset(_BLOCK_NODES))
+    walker.walk(module)
     ir = walker.ir
     ir.lines = []
     return Piece(ir, walker.knob_defs, next(walker.seq), next(walker.loop_ids) - 1, tuple(walker.import_reads.items()))
@@ -168,7 +167,7 @@ def walk_piece(text: str, imports: dict[str, str], statements: list[ast.stmt] | 
 def _walk_whole(code: str, lines: list[str]) -> ModuleIR:
     module = parse(code)
     walker = Walker(module, lines)
-    traverse(module, walker, frozenset(_BLOCK_NODES))
+    walker.walk(module)
     return walker.finish()
 
 

@@ -31,10 +31,12 @@ from auditor.facts.ir import (
     Val,
 )
 from auditor.facts.positions import statement_spans
+from auditor.facts.traverse import traverse
 
 MODULE = "<module>"
 _UNSET = object()
 _BLOCK_NODES = (cst.If, cst.For, cst.While)  # the only nodes with per-attribute handlers (guards, loop bodies)
+_ATTRIBUTE_HOOKS = frozenset(_BLOCK_NODES)
 _NODE_TEXT = cst.Module(body=[])
 
 
@@ -155,6 +157,9 @@ class Walker(cst.CSTVisitor):
         self.knob_defs: dict[str, list[tuple]] = {}
         self.shifts: dict[str, set[str]] = {}
         self.hashed_stmt = False
+
+    def walk(self, module: cst.Module) -> None:
+        traverse(module, self, _ATTRIBUTE_HOOKS)
 
     # ------------------------------------------------------------- dispatch
     # libcst's stock dispatch builds a method name with an f-string and getattr for every node and every child

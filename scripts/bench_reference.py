@@ -66,6 +66,8 @@ class Run:
     env: dict[str, str]
     shape: dict
     nproc: int = 1
+    kind: str = ""  # "baseline" or "reference" for the baseline-config runs of table 1
+    seed: str = ""
     gpus: list[int] = field(default_factory=list)
     # step-time-only runs stop at this line (the reference logs it right after its training loop): no artifact/eval
     stop_at: str | None = None
@@ -214,31 +216,59 @@ def mean_std(values: list[float]) -> tuple[float | None, float | None]:
     return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else None
 
 
-def base_table(pairs: list[tuple[str, Run, Run]], steps: int, gpu: str) -> dict:
-    """Table 1 (a row per run, then means over seeds); the summary that goes into the JSON."""
+def kind_summary(runs: list[Run]) -> dict:
+    """Means and sample standard deviations over the seeds of one script, with the per-seed values."""
+    out: dict = {"seeds": [r.seed for r in runs]}
+    for key in ("step_ms", "val_bpb", "final_bpb"):
+        values = [getattr(r, key) for r in runs if getattr(r, key) is not None]
+        out[key + "_values"] = values
+        out[key], out[key + "_std"] = mean_std(values)
+    return out
+
+
+def welch_test(reference: list[float], baseline: list[float]) -> dict | None:
+    """Welch's t-test of reference - baseline: one-sided p of 'reference worse' (greater) and the two-sided p."""
+    if len(reference) < 2 or len(baseline) < 2:
+        return None
+    from auditor.record.stats import welch
+
+    test = welch(reference, baseline, "greater")
+    return dict(diff=sum(reference) / len(reference) - sum(baseline) / len(baseline), t=test.t, df=test.df,
+                p_reference_worse=test.p, p_two_sided=min(1.0, 2 * min(test.p, 1 - test.p)))
+
+
+def base_table(runs: list[Run], steps: int, gpu: str) -> dict:
+    """Table 1 (a row per run, then means over seeds, then the Welch tests); the summary that goes into the JSON."""
     print(f"\n1. Baseline config (9x512, 4 KV heads, vocab 1024), {steps} steps, 1 x {gpu}")
+    by_kind = {kind: [r for r in runs if r.kind == kind] for kind in ("baseline", "reference")}
+    summary = {kind: kind_summary(group) for kind, group in by_kind.items() if group}
+    base_ms = summary.get("baseline", {}).get("step_ms")
     rows = []
-    for seed, baseline, reference in pairs:
-        for run in (baseline, reference):
-            ratio = run.step_ms / baseline.step_ms if run.step_ms and baseline.step_ms else None
-            rows.append([run.label, seed, fmt(run.step_ms, ".1f"), fmt(run.mfu and 100 * run.mfu, ".1f"),
-                         fmt(ratio, ".3f"), fmt(run.val_bpb, ".4f"),
-                         f"{run.final_stage or '—'} {fmt(run.final_bpb, '.4f')}", run.error or ""])
-    summary = {}
-    for kind, idx in (("baseline", 1), ("reference", 2)):
-        runs = [pair[idx] for pair in pairs]
-        summary[kind] = dict(zip(("step_ms", "step_ms_std"), mean_std([r.step_ms for r in runs if r.step_ms])),
-                             **dict(zip(("val_bpb", "val_bpb_std"), mean_std([r.val_bpb for r in runs if r.val_bpb]))))
-    base_ms, ref_ms = summary["baseline"]["step_ms"], summary["reference"]["step_ms"]
+    for run in runs:
+        ratio = run.step_ms / base_ms if run.step_ms and base_ms else None
+        rows.append([run.label, run.seed, fmt(run.step_ms, ".1f"), fmt(run.mfu and 100 * run.mfu, ".1f"),
+                     fmt(ratio, ".3f"), fmt(run.val_bpb, ".4f"),
+                     f"{run.final_stage or '—'} {fmt(run.final_bpb, '.4f')}", run.error or ""])
+    ref_ms = summary.get("reference", {}).get("step_ms")
     summary["reference_over_baseline"] = ref_ms / base_ms if base_ms and ref_ms else None
-    if len(pairs) > 1:
-        for kind in ("baseline", "reference"):
-            m = summary[kind]
-            rows.append([f"{kind} mean", f"{len(pairs)} seeds", f"{fmt(m['step_ms'], '.1f')}", "",
-                         fmt(summary["reference_over_baseline"], ".3f") if kind == "reference" else "1.000",
-                         f"{fmt(m['val_bpb'], '.4f')} ± {fmt(m['val_bpb_std'], '.4f')}", "", ""])
+    for kind, m in summary.items():
+        if isinstance(m, dict) and len(m["seeds"]) > 1:
+            ratio = m["step_ms"] / base_ms if m["step_ms"] and base_ms else None
+            rows.append([f"{kind} mean ± sd", f"{len(m['seeds'])} seeds",
+                         f"{fmt(m['step_ms'], '.1f')} ± {fmt(m['step_ms_std'], '.1f')}", "", fmt(ratio, ".3f"),
+                         f"{fmt(m['val_bpb'], '.4f')} ± {fmt(m['val_bpb_std'], '.4f')}",
+                         f"{fmt(m['final_bpb'], '.4f')} ± {fmt(m['final_bpb_std'], '.4f')}", ""])
     print(table(["run", "seed", "step ms", "MFU %", "x baseline", f"val_bpb@{steps}", "after quantization", "error"],
                 rows))
+    if "baseline" in summary and "reference" in summary:
+        for key, what in (("val_bpb", f"val_bpb@{steps} (pre-quant)"),
+                          ("final_bpb", "after quantization (int8+zlib vs int6+LZMA)")):
+            test = welch_test(summary["reference"][key + "_values"], summary["baseline"][key + "_values"])
+            summary[key + "_welch"] = test
+            if test:
+                print(f"reference - baseline, {what}: {test['diff']:+.4f}; Welch t = {test['t']:.2f}, "
+                      f"df = {test['df']:.1f}, one-sided p(reference worse) = {test['p_reference_worse']:.3f}, "
+                      f"two-sided p = {test['p_two_sided']:.3f}")
     return summary
 
 
@@ -265,43 +295,110 @@ def two_gpu_table(reference: Run, two: Run, steps: int) -> dict:
     return dict(max_abs_loss_gap=gap, steps_compared=len(shared), speedup=speedup)
 
 
+def build_data(args, workroot: Path) -> tuple[dict[str, str], dict]:
+    """The data set every run reads: the toy set, or --corpus files; (its env vars, a description for the JSON)."""
+    t0 = time.monotonic()
+    vocab = 512 if args.smoke else 1024
+    if args.corpus:
+        from auditor.data.corpus import corpus_dataset, expand
+
+        # every token the longest run reads once, no more: at most one epoch (the +1 per micro-batch span aside)
+        need = int(args.steps * (2048 if args.smoke else SHAPES["baseline"]["batch_tokens"]) * 1.01)
+        data = corpus_dataset(expand(args.corpus), workroot / "data", vocab_size=vocab,
+                              val_tokens=args.corpus_val_tokens, max_train_tokens=need)
+    else:
+        from auditor.data.synth import synth_dataset
+
+        data = synth_dataset(workroot / "data", vocab_size=vocab, train_tokens=4_000_000,
+                             val_tokens=65_537 if args.smoke else 1_048_577)
+    from auditor.data.corpus import digest
+    from auditor.data.shards import read_shard
+
+    train_tokens = sum(read_shard(f).size for f in data.train_files)
+    batch = 2048 if args.smoke else SHAPES["baseline"]["batch_tokens"]
+    info = dict(source="corpus " + " ".join(args.corpus) if args.corpus else "synth (pydoc topics)",
+                data_path=str(data.data_path), sha256=digest(data), train_tokens=train_tokens,
+                val_tokens=sum(read_shard(f).size for f in data.val_files), build_s=time.monotonic() - t0,
+                epochs=args.steps * batch / train_tokens)
+    print(f"data: {info['source']}: {train_tokens:,} train / {info['val_tokens']:,} val tokens "
+          f"({info['epochs']:.2f} epochs in {args.steps} steps), sha256 {info['sha256']} ({info['build_s']:.0f} s)",
+          flush=True)
+    return data.env(), info
+
+
+def run_from_json(doc: dict) -> Run:
+    fields = {k: v for k, v in doc.items() if k in Run.__dataclass_fields__}
+    return Run(**{**fields, "script": Path(fields["script"]),
+                  "curve": {int(k): v for k, v in fields.get("curve", {}).items()}})
+
+
+def merge(paths: list[Path], out: Path) -> int:
+    """Table 1 over the baseline-config runs of earlier --out files (e.g. one call per script), with the tests."""
+    docs = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+    runs = [run_from_json(r) for d in docs for r in d["runs"] if r.get("kind") in ("baseline", "reference")]
+    steps = {d["steps"] for d in docs}
+    if not runs or len(steps) != 1:
+        print("pgolf-audit: error: --merge needs files with baseline-config runs of one --steps", file=sys.stderr)
+        return 2
+    digests = {d.get("data", {}).get("sha256") for d in docs}
+    print(f"data sha256: {', '.join(sorted(str(x) for x in digests))}"
+          + ("" if len(digests) == 1 else "  (DIFFERENT DATA: the comparison is void)"))
+    summary = base_table(runs, steps.pop(), " / ".join(sorted({g for d in docs for g in d["gpus"][:1]})) or "?")
+    out.write_text(json.dumps(dict(merged=[str(p) for p in paths], same_data=len(digests) == 1,
+                                   data=[d.get("data") for d in docs], runs=[asdict(r) for r in runs],
+                                   baseline_config=summary), indent=1, default=str), encoding="utf-8")
+    print(f"\nwrote {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", type=Path, required=True, help="the challenge's baseline train_gpt.py")
+    parser.add_argument("--baseline", type=Path, help="the challenge's baseline train_gpt.py")
     parser.add_argument("--out", type=Path, required=True, help="JSON results")
     parser.add_argument("--steps", type=int, default=120, help="optimizer steps at the baseline config")
     parser.add_argument("--kv-steps", type=int, default=20, help="optimizer steps at the PR #1250 config")
     parser.add_argument("--seeds", default="1337",
                         help="comma list: the baseline-config pair runs once per seed (val_bpb mean ± std)")
     parser.add_argument("--phases", default="base,kv,two", help="which of base, kv, two (two: with 2+ GPUs) to run")
+    parser.add_argument("--scripts", default="baseline,reference",
+                        help="which side(s) of the baseline-config pair to run (one call each; --merge joins them)")
+    parser.add_argument("--corpus", action="append", metavar="GLOB",
+                        help="build the data from these files (repeatable; `**` recursive), e.g. the .py files of "
+                             "site-packages, instead of the 4M-token toy set")
+    parser.add_argument("--corpus-val-tokens", type=int, default=2_097_152, help="val split size with --corpus")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                        help="no runs: table 1 and the Welch tests over the runs of earlier --out files")
     parser.add_argument("--budget-s", type=float, default=520.0, help="wall clock for everything after the data")
     parser.add_argument("--peak-tflops", type=float, help="peak dense bf16 TFLOP/s per GPU (default: by GPU name)")
     parser.add_argument("--workdir", type=Path, help="where data and runs go (default: a temporary folder)")
     parser.add_argument("--smoke", action="store_true",
                         help="toy shapes, no GPU needed: checks that every run and table works (numbers mean nothing)")
     args = parser.parse_args(argv)
-    if not args.baseline.is_file():
+    if args.merge:
+        return merge(args.merge, args.out)
+    if args.baseline is None or not args.baseline.is_file():
         parser.error(f"--baseline {args.baseline}: no such file")
     phases = {p.strip() for p in args.phases.split(",") if p.strip()}
+    sides = {p.strip() for p in args.scripts.split(",") if p.strip()}
     seeds = [s.strip() for s in args.seeds.split(",") if s.strip()]
     if not phases or phases - {"base", "kv", "two"} or not seeds or not all(s.isdigit() for s in seeds):
         parser.error("--phases takes base, kv, two; --seeds a comma list of integers")
+    if not sides or sides - {"baseline", "reference"}:
+        parser.error("--scripts takes baseline, reference")
     names = gpu_names()
     if not names and not args.smoke:
         parser.error("no NVIDIA GPU found (nvidia-smi); --smoke runs toy shapes on the CPU")
     peak = peak_tflops(names[0], args.peak_tflops) if names else None
     workroot = args.workdir or Path(tempfile.mkdtemp(prefix="bench_reference_"))
     t0 = time.monotonic()
-    from auditor.data.synth import synth_dataset
-
-    vocab = 512 if args.smoke else 1024
-    data = synth_dataset(workroot / "data", vocab_size=vocab, train_tokens=4_000_000,
-                         val_tokens=65_537 if args.smoke else 1_048_577)
-    print(f"data: {data.data_path} ({time.monotonic() - t0:.0f} s); GPUs: {len(names)} x "
-          f"{names[0] if names else 'none'}", flush=True)
+    try:
+        data_env, data_info = build_data(args, workroot)
+    except ValueError as exc:
+        parser.error(str(exc))
+    print(f"GPUs: {len(names)} x {names[0] if names else 'none'}", flush=True)
     deadline = time.monotonic() + args.budget_s
 
-    common = {**data.env(), "MAX_WALLCLOCK_SECONDS": "0", "VAL_LOSS_EVERY": "0", "TRAIN_LOG_EVERY": "10",
+    common = {**data_env, "MAX_WALLCLOCK_SECONDS": "0", "VAL_LOSS_EVERY": "0", "TRAIN_LOG_EVERY": "10",
               "WARMUP_STEPS": "5", **(SMOKE_ENV if args.smoke else {})}
     warmdown = max(1, round(0.087 * args.steps))  # the baseline's 1200 of ~13,800 steps on 8xH100
     base_env = {**common, "ITERATIONS": str(args.steps), "WARMDOWN_ITERS": str(warmdown)}
@@ -309,33 +406,36 @@ def main(argv: list[str] | None = None) -> int:
     kv_env = {**common, "PRESET": "pr1250", "ITERATIONS": str(args.kv_steps), "TTT_ENABLED": "0",
               "GPTQ_ENABLED": "0", "EVAL_STRIDE": "0", "WARMUP_STEPS": "3"}
     tag = (lambda seed: f" seed {seed}") if len(seeds) > 1 else (lambda seed: "")
-    pairs = [(seed, Run(f"baseline script{tag(seed)}", args.baseline.resolve(), {**base_env, "SEED": seed},
-                        SHAPES["baseline"]),
-              Run(f"reference baseline{tag(seed)}", REFERENCE, {**ref_base_env, "SEED": seed}, SHAPES["baseline"]))
-             for seed in seeds]
+    base_runs = [run for seed in seeds for run in (
+        Run(f"baseline script{tag(seed)}", args.baseline.resolve(), {**base_env, "SEED": seed}, SHAPES["baseline"],
+            kind="baseline", seed=seed),
+        Run(f"reference baseline{tag(seed)}", REFERENCE, {**ref_base_env, "SEED": seed}, SHAPES["baseline"],
+            kind="reference", seed=seed)) if run.kind in sides]
     kv8 = Run("reference pr1250 kv8", REFERENCE, {**kv_env, "NUM_KV_HEADS": "8"}, SHAPES["pr1250"],
               stop_at=TRAINING_DONE)
     kv4 = Run("reference pr1250 kv4", REFERENCE, {**kv_env, "NUM_KV_HEADS": "4"},
               {**SHAPES["pr1250"], "kv_heads": 4}, stop_at=TRAINING_DONE)
+    one_gpu_ref = next((r for r in base_runs if r.kind == "reference"), None)
     two = Run("reference baseline 2 GPUs", REFERENCE, {**ref_base_env, "SEED": seeds[0]}, SHAPES["baseline"],
               nproc=2)
-    multi = (len(names) >= 2 or args.smoke) and "two" in phases
-    selected = ([[r for pair in pairs for r in pair[1:]]] if "base" in phases else []) + \
-        ([[kv8, kv4]] if "kv" in phases else []) + ([[two]] if multi else [])
+    multi = (len(names) >= 2 or args.smoke) and "two" in phases and one_gpu_ref is not None
+    selected = ([base_runs] if "base" in phases else []) + ([[kv8, kv4]] if "kv" in phases else []) + \
+        ([[two]] if multi else [])
     every = [r for phase in selected for r in phase]
     steps = {r.label: (args.kv_steps if "pr1250" in r.label else args.steps) for r in every}
     for phase in selected:
         run_phase(phase, len(names), workroot, deadline, steps, peak)
 
     gpu = names[0] if names else "CPU (smoke)"
-    summary = base_table(pairs, args.steps, gpu) if "base" in phases else None
+    summary = base_table(base_runs, args.steps, gpu) if "base" in phases else None
     ratio = kv_table(kv8, kv4, args.kv_steps) if "kv" in phases else None
-    scaling = two_gpu_table(pairs[0][2], two, args.steps) if multi and "base" in phases else None
+    scaling = two_gpu_table(one_gpu_ref, two, args.steps) if multi and "base" in phases else None
     if not multi:
-        print("\n3. 1 vs 2 GPUs: skipped (one GPU, or not in --phases; it needs base too)")
+        print("\n3. 1 vs 2 GPUs: skipped (one GPU, or not in --phases; it needs base with the reference too)")
     doc = dict(gpus=names, smoke=args.smoke, peak_tflops=peak, steps=args.steps, kv_steps=args.kv_steps,
-               seeds=seeds, phases=sorted(phases), workdir=str(workroot), wall_s=time.monotonic() - t0,
-               runs=[asdict(r) for r in every], kv8_over_kv4=ratio, baseline_config=summary,
+               seeds=seeds, phases=sorted(phases), scripts=sorted(sides), data=data_info, workdir=str(workroot),
+               wall_s=time.monotonic() - t0, runs=[asdict(r) for r in every], kv8_over_kv4=ratio,
+               baseline_config=summary,
                reference_over_baseline=summary["reference_over_baseline"] if summary else None, two_gpu=scaling)
     args.out.write_text(json.dumps(doc, indent=1, default=str), encoding="utf-8")
     print(f"\nwrote {args.out} ({doc['wall_s']:.0f} s)")

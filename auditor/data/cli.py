@@ -1,4 +1,4 @@
-"""`pgolf-audit data synth OUT` and `pgolf-audit data tokenize TEXT... --tokenizer MODEL --out DIR`."""
+"""`pgolf-audit data synth OUT`, `data corpus OUT GLOB...` and `data tokenize TEXT... --tokenizer MODEL --out DIR`."""
 
 from __future__ import annotations
 
@@ -28,6 +28,16 @@ def _parser(error) -> argparse.ArgumentParser:
     tok.add_argument("--out", type=Path, required=True)
     tok.add_argument("--split", choices=("train", "val"), default="train")
     tok.add_argument("--shard-tokens", type=int, default=100_000_000)
+    tok.add_argument("--workers", type=int, default=1, help="encoding processes")
+    corpus = sub.add_parser("corpus", help="a data set + tokenizer from text files on this machine (globs, `**`)")
+    corpus.error = error  # type: ignore[method-assign]
+    corpus.add_argument("out", type=Path)
+    corpus.add_argument("patterns", nargs="+", metavar="GLOB", help="e.g. 'SITE_PACKAGES/**/*.py' (quoted)")
+    corpus.add_argument("--vocab-size", type=int, default=1024)
+    corpus.add_argument("--val-tokens", type=int, default=2_097_152)
+    corpus.add_argument("--train-tokens", type=int, help="cap on the train split (default: every file)")
+    corpus.add_argument("--workers", type=int, help="encoding processes (default: all cores)")
+    corpus.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -45,10 +55,13 @@ def _read_text(path: Path) -> str:
 def run_data(argv: Sequence[str], error) -> int:
     args = _parser(error).parse_args(argv)
     try:
-        from auditor.data.synth import synth_dataset, tokenize_texts
+        from auditor.data.corpus import corpus_dataset, digest, expand, tokenize_texts
+        from auditor.data.synth import synth_dataset
     except ImportError as exc:
         hint = "pip install 'pgolf-audit[trace]'"
         raise InputError(f"`pgolf-audit data` needs numpy and sentencepiece: {hint} ({exc})") from None
+    if getattr(args, "workers", None) is not None and args.workers < 1:
+        error("--workers must be positive")
     if args.verb == "synth":
         if min(args.train_tokens, args.val_tokens, args.train_shards) < 1:
             error("--train-tokens, --val-tokens and --train-shards must be positive")
@@ -60,9 +73,23 @@ def run_data(argv: Sequence[str], error) -> int:
         for key, value in ds.env().items():
             print(f"{key}={value}")
         return 0
+    if args.verb == "corpus":
+        if args.val_tokens < 1 or (args.train_tokens is not None and args.train_tokens < 1):
+            error("--val-tokens and --train-tokens must be positive")
+        try:
+            ds = corpus_dataset(expand(args.patterns), args.out, vocab_size=args.vocab_size,
+                                val_tokens=args.val_tokens, max_train_tokens=args.train_tokens, seed=args.seed,
+                                workers=args.workers)
+        except ValueError as exc:
+            error(str(exc))
+        for key, value in {**ds.env(), "SHA256": digest(ds)}.items():
+            print(f"{key}={value}")
+        return 0
     if not args.tokenizer.is_file():
         raise InputError(f"{args.tokenizer}: no such tokenizer model")
     texts = [_read_text(path) for path in args.texts]
-    for shard in tokenize_texts(texts, args.tokenizer, args.out, split=args.split, shard_tokens=args.shard_tokens):
+    shards = tokenize_texts(texts, args.tokenizer, args.out, split=args.split, shard_tokens=args.shard_tokens,
+                            workers=args.workers)
+    for shard in shards:
         print(shard)
     return 0

@@ -126,10 +126,3 @@ def synth_dataset(
                         "train", train_shards)
     val = write_split(_stream(list(encode_documents(val_docs, tokenizer)), val_tokens, seed + 1), data_path, "val", 1)
     return SynthDataset(out_dir, data_path, tokenizer, vocab_size, train, val)
-
-
-def tokenize_texts(texts: Iterable[str], tokenizer: Path, out_dir: Path, *, split: str, shard_tokens: int) -> tuple[
-        Path, ...]:
-    """Encode documents with an existing tokenizer into shards of at most `shard_tokens` tokens."""
-    tokens = np.concatenate(list(encode_documents(texts, tokenizer)))
-    return write_split(tokens, Path(out_dir), split, max(1, -(-tokens.size // shard_tokens)))

@@ -123,3 +123,38 @@ def test_bench_reference_kv_phase_alone_runs_both_kv_counts(tmp_path):
     doc = json.loads(out.read_text())
     assert [r["label"] for r in doc["runs"]] == ["reference pr1250 kv8", "reference pr1250 kv4"]
     assert doc["kv8_over_kv4"] > 0 and doc["baseline_config"] is None and "1. Baseline" not in proc.stdout
+
+
+def test_bench_reference_on_a_corpus_then_merged_with_another_call(tmp_path):
+    """One call per script (here the reference twice, the second relabelled), joined by --merge with Welch tests."""
+    from auditor.data.synth import bundled_documents
+
+    for i, doc in enumerate(bundled_documents()[:60]):
+        (tmp_path / "texts").mkdir(exist_ok=True)
+        (tmp_path / "texts" / f"m{i:02d}.py").write_text(doc, encoding="utf-8")
+    out = tmp_path / "ref.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_reference.py"), "--smoke", "--baseline",
+                           __file__, "--out", str(out), "--phases", "base", "--scripts", "reference", "--steps", "3",
+                           "--seeds", "1,2", "--corpus", str(tmp_path / "texts" / "*.py"),
+                           "--corpus-val-tokens", "8192"], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    assert doc["data"]["train_tokens"] == int(3 * 2048 * 1.01) and doc["data"]["val_tokens"] == 8192
+    assert [(r["kind"], r["seed"]) for r in doc["runs"]] == [("reference", "1"), ("reference", "2")]
+    assert doc["baseline_config"]["reference"]["val_bpb_std"] is not None and "baseline" not in doc[
+        "baseline_config"]
+    assert doc["data"]["sha256"] in proc.stdout and "Welch" not in proc.stdout
+
+    for run in doc["runs"]:  # a stand-in "baseline" call: the same runs 0.1 bpb better
+        run.update(kind="baseline", label=run["label"].replace("reference", "baseline"), val_bpb=run["val_bpb"] - 0.1,
+                   step_ms=2 * run["step_ms"])
+    (tmp_path / "base.json").write_text(json.dumps(doc))
+    merged = tmp_path / "merged.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_reference.py"), "--out", str(merged),
+                           "--merge", str(tmp_path / "base.json"), str(out)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(merged.read_text())["baseline_config"]
+    assert summary["reference_over_baseline"] == pytest.approx(0.5)
+    assert summary["val_bpb_welch"]["diff"] == pytest.approx(0.1) and summary["val_bpb_welch"]["p_reference_worse"] < 0.5
+    assert "reference - baseline, val_bpb@3 (pre-quant): +0.1000" in proc.stdout and "DIFFERENT" not in proc.stdout

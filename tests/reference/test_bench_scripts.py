@@ -156,5 +156,6 @@ def test_bench_reference_on_a_corpus_then_merged_with_another_call(tmp_path):
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(merged.read_text())["baseline_config"]
     assert summary["reference_over_baseline"] == pytest.approx(0.5)
-    assert summary["val_bpb_welch"]["diff"] == pytest.approx(0.1) and summary["val_bpb_welch"]["p_reference_worse"] < 0.5
+    welch = summary["val_bpb_welch"]
+    assert welch["diff"] == pytest.approx(0.1) and welch["p_reference_worse"] < 0.5
     assert "reference - baseline, val_bpb@3 (pre-quant): +0.1000" in proc.stdout and "DIFFERENT" not in proc.stdout

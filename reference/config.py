@@ -66,6 +66,8 @@ class Hyperparameters:
     logit_softcap = float(os.environ.get("LOGIT_SOFTCAP", preset("LOGIT_SOFTCAP", 30.0)))
     qk_gain_init = float(os.environ.get("QK_GAIN_INIT", preset("QK_GAIN_INIT", 1.5)))
     tied_embed_init_std = float(os.environ.get("TIED_EMBED_INIT_STD", preset("TIED_EMBED_INIT_STD", 0.005)))
+    # the residual stream in fp32 instead of autocast's bf16 (slower: twice the bytes of the elementwise kernels)
+    residual_fp32 = bool(int(os.environ.get("RESIDUAL_FP32", preset("RESIDUAL_FP32", 0))))
 
     # batch and length: the global batch is fixed; micro-batches and accumulation adapt to the world size
     train_seq_len = int(os.environ.get("TRAIN_SEQ_LEN", preset("TRAIN_SEQ_LEN", 1024)))

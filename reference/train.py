@@ -44,6 +44,7 @@ def build_model(args: Hyperparameters, device: torch.device) -> GPT:
         bigram_vocab_size=args.bigram_vocab_size, bigram_dim=args.bigram_dim, logit_softcap=args.logit_softcap,
         rope_base=args.rope_base, qk_gain_init=args.qk_gain_init, tied_embed_init_std=args.tied_embed_init_std,
         max_seq_len=max(args.train_seq_len, args.eval_seq_len, args.gptq_calib_seq_len),
+        residual_fp32=args.residual_fp32,
     )
     for block in model.blocks:
         block.mlp.use_triton = args.fused_mlp

@@ -362,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phases", default="base,kv,two", help="which of base, kv, two (two: with 2+ GPUs) to run")
     parser.add_argument("--scripts", default="baseline,reference",
                         help="which side(s) of the baseline-config pair to run (one call each; --merge joins them)")
+    parser.add_argument("--ref-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="env var for the reference's baseline-config runs (repeatable), e.g. RESIDUAL_FP32=1")
     parser.add_argument("--corpus", action="append", metavar="GLOB",
                         help="build the data from these files (repeatable; `**` recursive), e.g. the .py files of "
                              "site-packages, instead of the 4M-token toy set")
@@ -385,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--phases takes base, kv, two; --seeds a comma list of integers")
     if not sides or sides - {"baseline", "reference"}:
         parser.error("--scripts takes baseline, reference")
+    if not all(re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", kv) for kv in args.ref_env):
+        parser.error("--ref-env takes KEY=VALUE")
+    ref_env = dict(kv.split("=", 1) for kv in args.ref_env)
     names = gpu_names()
     if not names and not args.smoke:
         parser.error("no NVIDIA GPU found (nvidia-smi); --smoke runs toy shapes on the CPU")
@@ -402,14 +407,15 @@ def main(argv: list[str] | None = None) -> int:
               "WARMUP_STEPS": "5", **(SMOKE_ENV if args.smoke else {})}
     warmdown = max(1, round(0.087 * args.steps))  # the baseline's 1200 of ~13,800 steps on 8xH100
     base_env = {**common, "ITERATIONS": str(args.steps), "WARMDOWN_ITERS": str(warmdown)}
-    ref_base_env = {**base_env, "PRESET": "baseline", "WARMDOWN_FRAC": str(warmdown / args.steps)}
+    ref_base_env = {**base_env, "PRESET": "baseline", "WARMDOWN_FRAC": str(warmdown / args.steps), **ref_env}
     kv_env = {**common, "PRESET": "pr1250", "ITERATIONS": str(args.kv_steps), "TTT_ENABLED": "0",
               "GPTQ_ENABLED": "0", "EVAL_STRIDE": "0", "WARMUP_STEPS": "3"}
     tag = (lambda seed: f" seed {seed}") if len(seeds) > 1 else (lambda seed: "")
+    variant = "".join(f" {kv}" for kv in args.ref_env)
     base_runs = [run for seed in seeds for run in (
         Run(f"baseline script{tag(seed)}", args.baseline.resolve(), {**base_env, "SEED": seed}, SHAPES["baseline"],
             kind="baseline", seed=seed),
-        Run(f"reference baseline{tag(seed)}", REFERENCE, {**ref_base_env, "SEED": seed}, SHAPES["baseline"],
+        Run(f"reference baseline{variant}{tag(seed)}", REFERENCE, {**ref_base_env, "SEED": seed}, SHAPES["baseline"],
             kind="reference", seed=seed)) if run.kind in sides]
     kv8 = Run("reference pr1250 kv8", REFERENCE, {**kv_env, "NUM_KV_HEADS": "8"}, SHAPES["pr1250"],
               stop_at=TRAINING_DONE)

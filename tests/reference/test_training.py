@@ -32,7 +32,7 @@ def test_prediction_at_t_reads_only_tokens_up_to_t(kv_heads):
     assert not torch.allclose(a[:, 10:], b[:, 10:])
 
 
-def test_residual_stream_runs_in_the_autocast_dtype_and_fp32_without_it():
+def test_residual_stream_runs_in_the_autocast_dtype_and_fp32_without_it_or_when_asked():
     model = GPT(128, 2, 32, 4, 2, 2.0, bigram_vocab_size=32, bigram_dim=8)
     seen = []
     for block in model.blocks:
@@ -45,6 +45,11 @@ def test_residual_stream_runs_in_the_autocast_dtype_and_fp32_without_it():
     model(x, x).backward()
     assert set(seen) == {(torch.float32,) * 3}
     assert all(p.grad.dtype == torch.float32 for p in model.parameters() if p.grad is not None)
+    model.residual_fp32 = True  # RESIDUAL_FP32=1: fp32 under autocast too
+    seen.clear()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(x, x)
+    assert set(seen) == {(torch.float32,) * 3}
 
 
 def test_rope_tables_are_built_once_and_stay_out_of_the_state_dict():

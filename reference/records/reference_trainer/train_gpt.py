@@ -106,6 +106,8 @@ class Hyperparameters:
     logit_softcap = float(os.environ.get("LOGIT_SOFTCAP", preset("LOGIT_SOFTCAP", 30.0)))
     qk_gain_init = float(os.environ.get("QK_GAIN_INIT", preset("QK_GAIN_INIT", 1.5)))
     tied_embed_init_std = float(os.environ.get("TIED_EMBED_INIT_STD", preset("TIED_EMBED_INIT_STD", 0.005)))
+    # the residual stream in fp32 instead of autocast's bf16 (slower: twice the bytes of the elementwise kernels)
+    residual_fp32 = bool(int(os.environ.get("RESIDUAL_FP32", preset("RESIDUAL_FP32", 0))))
 
     # batch and length: the global batch is fixed; micro-batches and accumulation adapt to the world size
     train_seq_len = int(os.environ.get("TRAIN_SEQ_LEN", preset("TRAIN_SEQ_LEN", 1024)))
@@ -675,9 +677,10 @@ class GPT(nn.Module):
     def __init__(self, vocab_size: int, num_layers: int, model_dim: int, num_heads: int, num_kv_heads: int,
                  mlp_mult: float, mlp_act: str = "relu2", bigram_vocab_size: int = 0, bigram_dim: int = 128,
                  logit_softcap: float = 30.0, rope_base: float = 10000.0, qk_gain_init: float = 1.5,
-                 tied_embed_init_std: float = 0.005, max_seq_len: int = 4096):
+                 tied_embed_init_std: float = 0.005, max_seq_len: int = 4096, residual_fp32: bool = False):
         super().__init__()
         self.logit_softcap = logit_softcap
+        self.residual_fp32 = residual_fp32
         self.tok_emb = nn.Embedding(vocab_size, model_dim)
         self.bigram = BigramHash(bigram_vocab_size, bigram_dim, model_dim) if bigram_vocab_size > 0 else None
         hidden = int(mlp_mult * model_dim)
@@ -697,9 +700,12 @@ class GPT(nn.Module):
         x = self.tok_emb(input_ids)
         if self.bigram is not None:
             x = x + self.bigram(input_ids)
-        # The stream in autocast's dtype (bf16 on GPU): the fp32 embedding would otherwise keep every residual add,
-        # norm and their gradients in fp32, twice the bytes of the memory-bound kernels that dominate the step.
-        x = x0 = F.rms_norm(x, (x.size(-1),)).to(activation_dtype(x))
+        # The stream in autocast's dtype (bf16 on GPU), as the baseline's: the fp32 embedding would otherwise keep
+        # every residual add, norm and their gradients in fp32, twice the bytes of the memory-bound kernels that
+        # dominate the step. RESIDUAL_FP32=1 keeps it in fp32 (matmuls still run in bf16 under autocast).
+        x = x0 = F.rms_norm(x, (x.size(-1),))
+        if not self.residual_fp32:
+            x = x0 = x.to(activation_dtype(x))
         skips = []
         for i, block in enumerate(self.blocks):
             if i >= self.num_encoder and skips:
@@ -1422,6 +1428,7 @@ def build_model(args: Hyperparameters, device: torch.device) -> GPT:
         bigram_vocab_size=args.bigram_vocab_size, bigram_dim=args.bigram_dim, logit_softcap=args.logit_softcap,
         rope_base=args.rope_base, qk_gain_init=args.qk_gain_init, tied_embed_init_std=args.tied_embed_init_std,
         max_seq_len=max(args.train_seq_len, args.eval_seq_len, args.gptq_calib_seq_len),
+        residual_fp32=args.residual_fp32,
     )
     for block in model.blocks:
         block.mlp.use_triton = args.fused_mlp

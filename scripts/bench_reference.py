@@ -2,22 +2,35 @@
 
     python scripts/bench_reference.py --baseline PATH/TO/baseline/train_gpt.py --out bench_reference.json
 
-Measured on one H200 (2026-11-28): baseline pair 144 + 119 s, each PR #1250 run ~105 s, so all of it takes ~8 min;
-`--phases base` and `--phases kv` split it into two calls under a 10-minute limit. The log parser
-(auditor.load.logs) needs neither libcst nor the rest of the auditor.
+The val_bpb comparison of issue #6, one call per script on one H200 (each call ~4.5 min: data ~12 s, the first run
+~120 s with its cold compile, each later seed 60-70 s from inductor's cache), then the tables of both:
 
-On one local synthetic data set (`auditor.data.synth`, vocab 1024, built first):
+    SP=$(python3 -c 'import site; print(site.getsitepackages()[0])')
+    STD=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
+    A=(--phases base --seeds 1337,42,2025 --corpus "$SP/**/*.py" --corpus "$STD/**/*.py")  # globs quoted
+    python scripts/bench_reference.py --baseline B/train_gpt.py "${A[@]}" --scripts baseline --out base.json
+    python scripts/bench_reference.py --baseline B/train_gpt.py "${A[@]}" --scripts reference --out ref.json
+    python scripts/bench_reference.py --merge base.json ref.json --out merged.json
+
+Data: the 4M-token toy set (`auditor.data.synth`) by default, which both scripts memorise within ~60 steps (one
+seed's val_bpb then moves by 0.03); with --corpus GLOB (repeatable) a set built from those files on the machine
+(`auditor.data.corpus`: deduplicated, split by file, a 1024-piece BPE trained on a sample, encoded on every core),
+cut to what --steps reads, so no token is seen twice (site-packages + stdlib on the H200: 11-13 s). The data line
+prints the sha256 of shards and tokenizer, so calls on different machines can show they used the same data.
+
 1. baseline config, one GPU, the same --steps for both: the challenge's baseline script vs the reference with
-   PRESET=baseline -> step time (slope of train_time between step 10 and the last step), MFU, and the pre-quant
-   val_bpb both print at the last step (same LR schedule: warm-down over the last 8% of the steps); once per
-   --seeds seed, with means (the toy set is memorized within ~60 steps, so one seed's val_bpb is noisy: the
-   baseline script gave 1.7923 and 1.7604 at 120 steps in two sessions);
+   PRESET=baseline (--scripts picks one or both; --ref-env KEY=VALUE adds env vars to the reference's runs, e.g.
+   RESIDUAL_FP32=1) -> step time (slope of train_time between step 10 and the last step), MFU, the pre-quant
+   val_bpb both print at the last step (same LR schedule: warm-down over the last 8% of the steps) and the one
+   after their quantization round trip; once per --seeds seed, with means, sample standard deviations and, with
+   both scripts (or --merge), Welch's t-test of reference - baseline;
 2. PR #1250 config (PRESET=pr1250, TTT and GPTQ off: step time only, each run stopped once its training loop
-   ends), 8 vs 4 KV heads, --kv-steps steps;
+   ends), 8 vs 4 KV heads, --kv-steps steps (each run ~105 s);
 3. with two GPUs or more: the reference at the baseline config under `torchrun --nproc_per_node=2` -> its loss
    curve against the one-GPU run (same global batch) and the step-time ratio.
 Runs of one phase go to different GPUs in parallel when there are enough, else one after the other; every run
-gets what is left of --budget-s and is reported as skipped when nothing is. Prints three tables and writes --out.
+gets what is left of --budget-s and is reported as killed or skipped when nothing is. Prints the tables and writes
+--out. The log parser (auditor.load.logs) needs neither libcst nor the rest of the auditor.
 
 MFU = model FLOPs per step / step time / peak dense bf16 FLOP/s (H100 SXM and H200: 989 TFLOP/s; --peak-tflops to
 override). Model FLOPs per token = 6 x (matmul weights incl. the tied head) + 6 x layers x seq_len x dim (causal
@@ -218,7 +231,7 @@ def mean_std(values: list[float]) -> tuple[float | None, float | None]:
 
 def kind_summary(runs: list[Run]) -> dict:
     """Means and sample standard deviations over the seeds of one script, with the per-seed values."""
-    out: dict = {"seeds": [r.seed for r in runs]}
+    out: dict = {"seeds": [r.seed for r in runs if r.val_bpb is not None]}  # the runs that got to the last step
     for key in ("step_ms", "val_bpb", "final_bpb"):
         values = [getattr(r, key) for r in runs if getattr(r, key) is not None]
         out[key + "_values"] = values
@@ -252,7 +265,7 @@ def base_table(runs: list[Run], steps: int, gpu: str) -> dict:
     ref_ms = summary.get("reference", {}).get("step_ms")
     summary["reference_over_baseline"] = ref_ms / base_ms if base_ms and ref_ms else None
     for kind, m in summary.items():
-        if isinstance(m, dict) and len(m["seeds"]) > 1:
+        if isinstance(m, dict) and len(m["seeds"]) > 1:  # seeds whose run reached the last step
             ratio = m["step_ms"] / base_ms if m["step_ms"] and base_ms else None
             rows.append([f"{kind} mean ± sd", f"{len(m['seeds'])} seeds",
                          f"{fmt(m['step_ms'], '.1f')} ± {fmt(m['step_ms_std'], '.1f')}", "", fmt(ratio, ".3f"),

@@ -17,11 +17,11 @@ import hashlib
 import pickle
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import libcst as cst
 
-from auditor.facts.ir import Function, Loop, ModuleIR
+from auditor.facts.ir import Function, ModuleIR
 from auditor.facts.walk import MODULE, Walker, knobs, module_function
 from auditor.facts.positions import statement_spans
 from auditor.load.errors import Unanalyzable
@@ -172,7 +172,11 @@ def _walk_whole(code: str, lines: list[str]) -> ModuleIR:
 
 
 def compose(pieces: list[tuple[int, Piece]], lines: list[str]) -> ModuleIR:
-    """One file's walk from its statements' pieces, each shifted by the lines before it."""
+    """One file's walk from its statements' pieces, each shifted by the lines before it.
+
+    The pieces are consumed: each is a fresh object (unpickled from the memo, or walked and pickled into it before
+    this runs), so its ops, loops and functions are shifted in place rather than copied.
+    """
     top = module_function(lines)
     ir = ModuleIR(functions={MODULE: top}, lines=lines)
     knob_defs: dict[str, list[tuple]] = {}
@@ -180,17 +184,15 @@ def compose(pieces: list[tuple[int, Piece]], lines: list[str]) -> ModuleIR:
     for offset, piece in pieces:
         _merge_functions(ir, top, piece.ir.functions, offset)
         for op in piece.ir.ops:
-            ir.ops.append(
-                replace(
-                    op,
-                    line=op.line + offset,
-                    end_line=op.end_line + offset,
-                    seq=op.seq + seq,
-                    loops=tuple(i + loop_base for i in op.loops),
-                )
-            )
+            op.line += offset
+            op.end_line += offset
+            op.seq += seq
+            if op.loops:
+                op.loops = tuple(i + loop_base for i in op.loops)
+        ir.ops.extend(piece.ir.ops)
         for loop_id, loop in piece.ir.loops.items():
-            ir.loops[loop_id + loop_base] = _shift_loop(loop, loop_base, offset)
+            loop.id, loop.line, loop.end_line = loop_id + loop_base, loop.line + offset, loop.end_line + offset
+            ir.loops[loop.id] = loop
         ir.flows.extend((dst, val, line + offset if line else 0) for dst, val, line in piece.ir.flows)
         ir.opaque.update(piece.ir.opaque)
         ir.pos_access.extend(piece.ir.pos_access)
@@ -211,15 +213,6 @@ def _merge_functions(ir: ModuleIR, top: Function, functions: dict[str, Function]
             top.reads |= func.reads
             top.refs |= func.refs
             continue
-        ir.functions[qual] = replace(
-            func,
-            line=func.line + offset,
-            end_line=func.end_line + offset,
-            locals=set(func.locals),
-            reads=set(func.reads),
-            refs=set(func.refs),
-        )
-
-
-def _shift_loop(loop: Loop, base: int, offset: int) -> Loop:
-    return replace(loop, id=loop.id + base, line=loop.line + offset, end_line=loop.end_line + offset)
+        func.line += offset
+        func.end_line += offset
+        ir.functions[qual] = func

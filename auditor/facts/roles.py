@@ -167,6 +167,7 @@ class Roles:
     ) -> None:
         self.groups = _pos_groups(ir)
         self.of: dict[str, frozenset[str]] = defaultdict(frozenset)
+        self._transformed: dict[tuple[frozenset[str], str], frozenset[str]] = {}
         flows = list(ir.flows) + list(extra or ())
         if params_marked:
             marker = Val(tags=frozenset({PARAM}))
@@ -206,9 +207,18 @@ class Roles:
         return (roles - {V.HASH}) | {V.TARGET if how == SHIFT_TARGET else V.INPUT}
 
     def value(self, val: Val) -> frozenset[str]:
-        roles = set(val.tags)
-        for sym, how in val.deps:
-            roles |= self.transform(self.of.get(sym, frozenset()), how)
+        roles = val.tags
+        of, seen = self.of, self._transformed
+        for dep in val.deps:
+            held = of.get(dep[0])
+            if not held:
+                continue
+            key = (held, dep[1])
+            out = seen.get(key)
+            if out is None:  # a handful of distinct (roles, transform) pairs recur millions of times
+                out = seen[key] = self.transform(held, dep[1])
+            if out and not out <= roles:
+                roles = roles | out
         return frozenset(roles)
 
     def _solve(self, flows: list[tuple[str, Val, int]]) -> None:

@@ -57,7 +57,7 @@ def audit(task: tuple[str, str, list[tuple[str, str]]]) -> tuple[str, dict]:
 
 
 def audit_batch(tasks: list[tuple[str, str, list[tuple[str, str]]]]) -> list[tuple[str, dict]]:
-    """Units that share their Python files, audited in a row by one worker (see engine.code_batches)."""
+    """Neighbouring units, audited in a row by one worker so its statement memo serves them all (engine.worker_tasks)."""
     return [audit(task) for task in tasks]
 
 

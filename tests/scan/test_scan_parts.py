@@ -75,3 +75,17 @@ def test_submission_folder_of_a_changed_file():
     assert submission_folder("records/track/README.md") is None
     assert submission_folder("data/train_tokenizer.py") is None
     assert submission_folder("README.md") is None
+
+
+def test_worker_tasks_keep_neighbours_together():
+    from auditor.scan.engine import CHUNK_UNITS, worker_tasks
+
+    batches = [[f"pr{i}-{j}" for j in range(1 + i % 3)] for i in range(300)]
+    tasks = worker_tasks(batches, jobs=2)
+    assert [unit for task in tasks for unit in task] == [unit for batch in batches for unit in batch]  # PR order
+    assert all(len(task) <= CHUNK_UNITS or len(task) == max(map(len, batches)) for task in tasks)
+    assert len(tasks[0]) > 4 * len(tasks[-1])  # long runs first, short ones at the end to balance the workers
+    starts = {tuple(batch) for batch in batches}
+    for task in tasks:  # a batch (units sharing their code) is never split across tasks
+        assert tuple(task[: len(next(b for b in batches if b[0] == task[0]))]) in starts
+    assert worker_tasks([["a"], ["b"]], jobs=2) == [["a"], ["b"]]  # small scans still spread over the workers

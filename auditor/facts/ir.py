@@ -37,7 +37,9 @@ class Val:
 
     def as_prov(self) -> Val:
         """Only provenance flows on (opaque calls): a loss computed from val tokens is val-derived, not a token."""
-        return Val(frozenset((sym, PROV) for sym, _ in self.deps), self.tags & CARRIED)  # not VAL_TOKENS
+        if not self.deps and not self.tags:
+            return self
+        return Val(frozenset({(sym, PROV) for sym, _ in self.deps}), self.tags & CARRIED)  # not VAL_TOKENS
 
     def as_index(self) -> Val:
         """An index selects elements: val provenance flows on, but not which window region it was cut from."""

@@ -55,6 +55,23 @@ def _dotted(node: cst.BaseExpression) -> str:
     return ""
 
 
+_NAME_TAGS: dict[str, frozenset[str]] = {}
+
+
+def _name_tags(name: str) -> frozenset[str]:
+    """Roles a name or attribute creates by itself (`val_tokens`, `train_files`); a few thousand distinct names."""
+    tags = _NAME_TAGS.get(name)
+    if tags is None:
+        if V.VAL_NAME.match(name):
+            tags = V.VAL_SOURCE
+        elif V.TRAIN_NAME.match(name):
+            tags = frozenset({V.TRAIN})
+        else:
+            tags = frozenset()
+        _NAME_TAGS[name] = tags
+    return tags
+
+
 def _int_value(node: cst.BaseExpression) -> int | None:
     if isinstance(node, cst.Integer):
         try:
@@ -580,30 +597,19 @@ class Walker(cst.CSTVisitor):
     # ------------------------------------------------------------ expressions
     def leave_Name(self, node: cst.Name) -> None:
         name = node.value
-        tags = frozenset()
-        if V.VAL_NAME.match(name):
-            tags = V.VAL_SOURCE
-        elif V.TRAIN_NAME.match(name):
-            tags = frozenset({V.TRAIN})
-        func = self.frame.func
+        func = self.frames[-1].func
         func.reads.add(name)
         if id(node) not in self.call_funcs:
             func.refs.add(name)
-        self.vals[id(node)] = Val(frozenset({(self.sym(name), ID)}), tags)
+        self.vals[id(node)] = Val(frozenset({(self.sym(name), ID)}), _name_tags(name))
 
     def leave_Attribute(self, node: cst.Attribute) -> None:
-        attr = node.attr.value
-        tags = frozenset()
-        if V.VAL_NAME.match(attr):
-            tags = V.VAL_SOURCE
-        elif V.TRAIN_NAME.match(attr):
-            tags = frozenset({V.TRAIN})
         sym = self.attr_sym(node)
-        base = self.val(node.value)
-        deps = {(sym, ID)}
-        if not sym.startswith("a:"):
-            deps |= base.as_prov().deps
-        self.vals[id(node)] = Val(frozenset(deps), tags | base.as_prov().tags)
+        base = self.val(node.value).as_prov()
+        deps = frozenset({(sym, ID)})
+        if base.deps and not sym.startswith("a:"):
+            deps |= base.deps
+        self.vals[id(node)] = Val(deps, _name_tags(node.attr.value) | base.tags)
 
     def _string(self, node: cst.CSTNode, text: str, inner: Val = EMPTY) -> None:
         tags = set(inner.tags)

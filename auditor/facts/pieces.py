@@ -17,6 +17,7 @@ import hashlib
 import pickle
 import re
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import libcst as cst
@@ -95,24 +96,37 @@ def module_ir(code: str, memo: Memo | None = MEMO) -> ModuleIR:
     pieces = []
     imports: dict[str, str] = {}
     try:
-        for first, last, statements in statement_groups(tree) if tree is not None else line_groups(lines):
-            text = "\n".join(lines[first - 1 : last]) + "\n"
+        for text, offset, statements in texts(tree, lines):
             piece = memo.get(text, imports)
             if piece is None:
-                piece = walk_piece(text, imports, statements, first - 1)
+                piece = walk_piece(text, imports, statements, offset)
                 memo.put(text, piece)
-            pieces.append((first - 1, piece))
+            pieces.append((offset, piece))
             imports.update(piece.ir.imports)
     except Unanalyzable:
         return _walk_whole(code, lines)  # the error, with the file's own line numbers
     return compose(pieces, lines)
 
 
-def statement_groups(tree: ast.Module) -> list[tuple[int, int, list[ast.stmt]]]:
-    """(first line, last line, statements) of each top-level statement, decorators included; statements that share
+def texts(tree: ast.Module | None, lines: list[str]) -> Iterator[tuple[str, int, list[ast.stmt] | None]]:
+    """(text, lines before it in the file, its stdlib statements) of each piece a file is walked in."""
+    if tree is None:
+        for first, last, _ in line_groups(lines):
+            yield "\n".join(lines[first - 1 : last]) + "\n", first - 1, None
+        return
+    for first, last, statements in statement_groups(tree.body):
+        members = _class_members(statements, lines)
+        if members is None:
+            yield "\n".join(lines[first - 1 : last]) + "\n", first - 1, statements
+        else:
+            yield from members
+
+
+def statement_groups(body: list[ast.stmt]) -> list[tuple[int, int, list[ast.stmt]]]:
+    """(first line, last line, statements) of each statement of a body, decorators included; statements that share
     a line (`import os; import sys`) form one group."""
     groups: list[tuple[int, int, list[ast.stmt]]] = []
-    for node in tree.body:
+    for node in body:
         first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
         last = node.end_lineno or node.lineno
         if groups and first <= groups[-1][1]:
@@ -121,6 +135,40 @@ def statement_groups(tree: ast.Module) -> list[tuple[int, int, list[ast.stmt]]]:
         else:
             groups.append((first, last, [node]))
     return groups
+
+
+def _class_members(statements: list[ast.stmt], lines: list[str]) -> list[tuple[str, int, list[ast.stmt]]] | None:
+    """A class walked member by member: each piece is the class header followed by one member (a method, a block of
+    attributes), so a fork that edits one method re-walks that method only. None when the class is not split.
+
+    A method's walk depends on its class (its qualified name, `self.x` attributes) but not on the other members;
+    the header is in every piece, so it must make no op of its own: no decorator, no call among the bases.
+    """
+    node = statements[0]
+    if len(statements) != 1 or not isinstance(node, ast.ClassDef) or node.decorator_list:
+        return None
+    if not all(_dotted_name(e) for e in [*node.bases, *(k.value for k in node.keywords)]):
+        return None
+    members = statement_groups(node.body)
+    header_last = members[0][0] - 1
+    while header_last > node.lineno and not lines[header_last - 1].split("#", 1)[0].strip():
+        header_last -= 1
+    if len(members) < 2 or header_last < node.lineno or not lines[header_last - 1].split("#", 1)[0].rstrip().endswith(":"):
+        return None  # one member, a member on the header's line, or a header this cut cannot find
+    header = "\n".join(lines[node.lineno - 1 : header_last]) + "\n"
+    height = header_last - node.lineno + 1
+    out = []
+    for first, last, body in members:
+        # the header is placed right above the member, so one shift maps the piece's lines back to the file's
+        alone = ast.ClassDef(node.name, node.bases, node.keywords, body, [], lineno=first - height, end_lineno=last)
+        out.append((header + "\n".join(lines[first - 1 : last]) + "\n", first - height - 1, [alone]))
+    return out
+
+
+def _dotted_name(node: ast.expr) -> bool:
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return isinstance(node, ast.Name)
 
 
 _TRIPLE = re.compile(r'"""|\'\'\'')

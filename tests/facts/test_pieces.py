@@ -72,6 +72,56 @@ def test_a_shared_function_is_walked_once_and_placed_at_its_own_lines(monkeypatc
     assert ir.knobs["X"].line == 4
 
 
+MODEL = """
+import torch
+
+
+class Model(torch.nn.Module):  # the header may carry a comment
+    \"\"\"A docstring member.\"\"\"
+
+    scale = 2
+
+    def __init__(self, table):
+        super().__init__()
+        self.table = table
+
+    @torch.no_grad()
+    def score(self, val_tokens):
+        return self.table[val_tokens[1:]] * self.scale
+"""
+
+
+def test_a_class_is_walked_member_by_member(monkeypatch):
+    memo = Memo()
+    module_ir(MODEL, memo)
+    edited = MODEL.replace("self.table = table", "self.table = table\n        self.extra = 1")
+    calls = []
+    original = pieces.walk_piece
+
+    def counting(text, *args, **kwargs):
+        calls.append(text)
+        return original(text, *args, **kwargs)
+
+    monkeypatch.setattr(pieces, "walk_piece", counting)
+    ir = module_ir(edited, memo)
+    assert len(calls) == 1 and calls[0].startswith("class Model(torch.nn.Module):") and "def __init__" in calls[0]
+    assert "def score" not in calls[0]  # the unchanged method comes from the memo
+    assert signature(ir) == signature(pieces._walk_whole(edited, edited.splitlines()))
+    assert ir.functions["Model.score"].line == edited.splitlines().index("    @torch.no_grad()") + 1
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["@dataclass\nclass C:", "class C(make_base()):"],
+    ids=["decorated", "call-in-bases"],
+)
+def test_classes_whose_header_makes_facts_are_walked_whole(header):
+    code = f"{header}\n    a = 1\n\n    def f(self):\n        return self.a\n"
+    texts = [text for text, _, _ in pieces.texts(pieces.python_ast(code), code.splitlines())]
+    assert not any(text.startswith(header.splitlines()[-1]) and "a = 1" not in text for text in texts)
+    assert signature(module_ir(code, Memo())) == signature(pieces._walk_whole(code, code.splitlines()))
+
+
 def test_a_statement_is_walked_again_when_an_alias_it_reads_means_something_else():
     body = "\n\ndef mix(a, b):\n    return bxor(a, b)\n"
     numpy_alias = "from numpy import bitwise_xor as bxor" + body

@@ -6,6 +6,7 @@ result = audit_path("records/track_10min_16mb/2026-03-23_X/")
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field, replace
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from auditor.catalog import load_catalog
 from auditor.checks import CHECKERS
 from auditor.checks.base import CheckResult
-from auditor.facts.bundle import Facts, RunEvidence, build_facts
+from auditor.facts.bundle import Facts, Linked, RunEvidence, build_facts, link
 from auditor.facts.pieces import module_ir
 from auditor.load.errors import Unanalyzable
 from auditor.load.source import LoadedSource, load
@@ -54,7 +55,12 @@ def effective_env(source: LoadedSource, options: Options) -> dict[str, str]:
 
 
 def analyse(code: str, env: dict[str, str] | None = None, run: RunEvidence | None = None) -> Facts:
-    return build_facts(module_ir(code), env, run)
+    return build_facts(_linked(code), env, run)
+
+
+@functools.lru_cache(maxsize=2)  # a script and one module it imports; folders sharing a script come in a row (scan)
+def _linked(code: str) -> Linked:
+    return link(module_ir(code))
 
 
 def run_evidence(source: LoadedSource) -> RunEvidence:

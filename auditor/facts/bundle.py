@@ -47,8 +47,8 @@ class Facts:
     reachable: set[str] = field(default_factory=set)
     disabled_by: dict[str, str] = field(default_factory=dict)  # function -> knob that would enable it
     summaries: dict[str, frozenset[str]] = field(default_factory=dict)
-    ops_by_func: dict[str, list[Op]] = field(default_factory=lambda: defaultdict(list))
-    flows_into: dict[str, list[tuple[Val, int]]] = field(default_factory=lambda: defaultdict(list))
+    ops_by_func: dict[str, list[Op]] = field(default_factory=dict)
+    flows_into: dict[str, list[tuple[Val, int]]] = field(default_factory=dict)
     run: RunEvidence = field(default_factory=RunEvidence)
     intrinsic: Roles | None = None  # roles of each function on its own (parameters unbound)
     witnessed: set = field(default_factory=set)  # (guard, polarity) that the run's logs show were taken
@@ -258,7 +258,7 @@ def _reachability(facts: Facts) -> None:
         qual = work.pop()
         func = ir.functions[qual]
         found: list[str] = []
-        for op in facts.ops_by_func[qual]:
+        for op in facts.ops_by_func.get(qual, ()):
             if op.kind != "call" or op.seq not in facts.callees:
                 continue
             status = facts.guard_status(op)
@@ -306,22 +306,57 @@ def _summaries(facts: Facts) -> None:
     facts.summaries = {q: frozenset(k) for q, k in result.items()}
 
 
-def build_facts(ir: ModuleIR, env: dict[str, str] | None = None, run: RunEvidence | None = None) -> Facts:
+@dataclass(frozen=True, slots=True)
+class Linked:
+    """The part of the facts no run setting changes: calls linked, roles solved, events by function.
+
+    Folders that ship the same script differ only in their logs and launch settings, so this is computed once per
+    script text (`auditor.api`) and shared by their Facts, which read it and never change it.
+    """
+
+    ir: ModuleIR
+    callees: dict[int, list[str]]
+    intrinsic: Roles
+    roles: Roles
+    ops_by_func: dict[str, list[Op]]
+    flows_into: dict[str, list[tuple[Val, int]]]
+
+
+def link(ir: ModuleIR) -> Linked:
+    """Link the walk's calls (adds the argument and return flows to `ir`) and solve the roles."""
     callees, intrinsic = link_calls(ir, Resolver(ir))
-    facts = Facts(ir, Roles(ir), callees, dict(env or {}), run=run or RunEvidence(), intrinsic=intrinsic)
+    roles = Roles(ir)
     with_backward = {op.func for op in ir.ops if op.kind == "backward"}
+    ops_by_func: dict[str, list[Op]] = defaultdict(list)
     for op in ir.ops:
         if (
             op.kind == "accumulate"
             and V.LOSS_LIKE.search(str(op.extra))
             and (op.grad == "no_grad" or op.func not in with_backward)
         ):
-            roles = facts.roles_of(op.val)  # `doc_loss[b] += chunk_loss.sum()` where the loss came from model(x, y)
-            if V.VAL in roles and V.TRAIN not in roles:
+            found = roles.value(op.val)  # `doc_loss[b] += chunk_loss.sum()` where the loss came from model(x, y)
+            if V.VAL in found and V.TRAIN not in found:
                 op.kind = "score"
-        facts.ops_by_func[op.func].append(op)
+        ops_by_func[op.func].append(op)
+    flows_into: dict[str, list[tuple[Val, int]]] = defaultdict(list)
     for dst, val, line in ir.flows:
-        facts.flows_into[dst].append((val, line))
+        flows_into[dst].append((val, line))
+    return Linked(ir, callees, intrinsic, roles, dict(ops_by_func), dict(flows_into))
+
+
+def build_facts(ir: ModuleIR | Linked, env: dict[str, str] | None = None, run: RunEvidence | None = None) -> Facts:
+    """The facts of a walk (or of its linked part) under one run's settings and logs."""
+    linked = ir if isinstance(ir, Linked) else link(ir)
+    facts = Facts(
+        linked.ir,
+        linked.roles,
+        linked.callees,
+        dict(env or {}),
+        ops_by_func=linked.ops_by_func,
+        flows_into=linked.flows_into,
+        run=run or RunEvidence(),
+        intrinsic=linked.intrinsic,
+    )
     _reachability(facts)
     log_lines = [line for line in facts.run.log_lines if line.strip()]
     if log_lines and _witness(facts, log_lines):

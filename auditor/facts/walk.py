@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import libcst as cst
 
@@ -159,8 +159,6 @@ class Walker(cst.CSTVisitor):
         self.outer_imports = imports or {}  # bound before this module's text (earlier top-level statements)
         self.import_reads: dict[str, str | None] = {}  # outer imports looked up, and what they were
         self.vals: dict[int, Val] = {}
-        self._visits: dict[type, object] = {}
-        self._leaves: dict[type, object] = {}
         self.store_nodes: set[int] = set()
         self.call_funcs: set[int] = set()
         self.stmt: list[tuple[int, int]] = [(1, 1)]
@@ -180,21 +178,26 @@ class Walker(cst.CSTVisitor):
 
     # ------------------------------------------------------------- dispatch
     # libcst's stock dispatch builds a method name with an f-string and getattr for every node and every child
-    # attribute; on 50k-node files that costs more than our handlers, so resolve each node type once.
+    # attribute; on 50k-node files that costs more than our handlers, so resolve each node type once per class.
+    # The tables hold plain functions: bound methods kept on the walker would make every walker a reference
+    # cycle, left for the cyclic GC (scan workers run audits with it paused, `scan.worker`).
+    _VISITS: dict[type, Callable | None] = {}
+    _LEAVES: dict[type, Callable | None] = {}
+
     def on_visit(self, node: cst.CSTNode) -> bool:
         kind = type(node)
-        handler = self._visits.get(kind, _UNSET)
+        handler = self._VISITS.get(kind, _UNSET)
         if handler is _UNSET:
-            handler = self._visits[kind] = getattr(self, f"visit_{kind.__name__}", None)
-        return not (handler is not None and handler(node) is False)
+            handler = self._VISITS[kind] = getattr(type(self), f"visit_{kind.__name__}", None)
+        return not (handler is not None and handler(self, node) is False)
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
         kind = type(original_node)
-        handler = self._leaves.get(kind, _UNSET)
+        handler = self._LEAVES.get(kind, _UNSET)
         if handler is _UNSET:
-            handler = self._leaves[kind] = getattr(self, f"leave_{kind.__name__}", None)
+            handler = self._LEAVES[kind] = getattr(type(self), f"leave_{kind.__name__}", None)
         if handler is not None:
-            handler(original_node)
+            handler(self, original_node)
 
     def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
         if type(node) in _BLOCK_NODES:

@@ -39,6 +39,14 @@ def init(repo: str | None, options: Options) -> None:
 
 def audit(task: tuple[str, str, list[tuple[str, str]]]) -> tuple[str, dict]:
     """(key, folder, [(relative path, blob id)]) -> (key, entry). A folder on disk is given with no files."""
+    gc.disable()  # what an audit builds is acyclic and freed as it goes: the cyclic GC runs between audits
+    try:
+        return _timed(task)
+    finally:
+        gc.enable()
+
+
+def _timed(task: tuple[str, str, list[tuple[str, str]]]) -> tuple[str, dict]:
     key, folder, files = task
     start = time.perf_counter()
     if _objects is None:

@@ -184,3 +184,24 @@ def test_a_wrong_cut_by_lines_falls_back_to_the_whole_file(monkeypatch):
     assert [(a, b) for a, b, _ in pieces.line_groups(code.splitlines())] == [(1, 1), (2, 2), (3, 3), (4, 4)]
     ir = module_ir(code, Memo())
     assert signature(ir) == signature(pieces._walk_whole(code, code.splitlines()))
+
+
+def test_a_walk_leaves_no_reference_cycle_behind():
+    """Scan workers pause the cyclic GC during an audit: a walker must be freed by reference counting alone."""
+    import gc
+
+    from auditor.facts.walk import Walker
+
+    code = (ROOT / "fixtures/examples/illegal_record/train_gpt.py").read_text()
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        module_ir(code, Memo())
+        gc.collect()
+        cyclic = [o for o in gc.garbage if isinstance(o, Walker)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert cyclic == []

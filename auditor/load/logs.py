@@ -393,11 +393,12 @@ class _RunBuilder:
 
     def _fingerprints(self, text: str) -> None:
         """Data and world-size facts that share lines with other facts (`train_shards:80 val_tokens:…`)."""
-        if m := _VAL_TOKENS.search(text) or _VAL_LOADER_TOKENS.match(text):
+        # every line passes here: a substring test first spares three regex searches on the ~all that lack the words
+        if "val_" in text and (m := _VAL_TOKENS.search(text) or _VAL_LOADER_TOKENS.match(text)):
             self.val_tokens, self.quotes["val_tokens"] = _int(m.group(1)), text
-        if m := _TRAIN_SHARDS.search(text):
+        if "train_shards" in text and (m := _TRAIN_SHARDS.search(text)):
             self.train_shards, self.quotes["train_shards"] = _int(m.group(1)), text
-        if m := _WORLD_SIZE.search(text):
+        if "world_size" in text and (m := _WORLD_SIZE.search(text)):
             self.world_size = _int(m.group(1))
 
     def _seed_and_header(self, text: str) -> None:

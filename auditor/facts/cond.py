@@ -9,6 +9,7 @@ libcst expressions are converted once (during the walk) into nested tuples, so f
 from __future__ import annotations
 
 import ast
+import functools
 from typing import Any
 
 import libcst as cst
@@ -53,13 +54,19 @@ def _env_read(call: cst.Call) -> Cond | None:
     return ("env", key[1], default)
 
 
+@functools.lru_cache(maxsize=4096)
+def _literal(text: str) -> Cond:
+    """A number or string literal's value (immutable, so shared); the same few literals recur in every script."""
+    try:
+        return ("c", ast.literal_eval(text))
+    except (ValueError, SyntaxError):
+        return UNKNOWN
+
+
 def convert(node: cst.BaseExpression) -> Cond:
     """libcst expression -> condition tuple (UNKNOWN for anything outside the small language)."""
     if isinstance(node, (cst.Integer, cst.Float, cst.SimpleString)):
-        try:
-            return ("c", ast.literal_eval(node.value))
-        except (ValueError, SyntaxError):
-            return UNKNOWN
+        return _literal(node.value)
     if isinstance(node, cst.Name):
         if node.value in ("True", "False", "None"):
             return ("c", {"True": True, "False": False, "None": None}[node.value])

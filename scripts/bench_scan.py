@@ -66,6 +66,7 @@ def main() -> int:
         shipped, inner = wrapped_code(rows, scripts)
         _, shipped_cpu, _ = parse_floor(shipped, args.jobs)
         _, inner_cpu, _ = parse_floor(inner, args.jobs)
+        wrapped_floor_cpu = floor_cpu - shipped_cpu + inner_cpu
         warm_wall, _, warm_peak = measure(command, rows_file)
     load_after = os.getloadavg()
     verdicts = Counter(row["verdict"] for row in rows if row["status"] != "no-submission")
@@ -85,8 +86,8 @@ def main() -> int:
         "cold_cpu_s": round(cold_cpu, 1),
         "cold_cpu_over_floor_cpu": round(cold_cpu / floor_cpu, 2) if floor_cpu else None,
         "wrappers": len(inner),
-        "wrapped_floor_cpu_s": round(floor_cpu - shipped_cpu + inner_cpu, 1),
-        "cold_cpu_over_wrapped_floor_cpu": round(cold_cpu / (floor_cpu - shipped_cpu + inner_cpu), 2) if floor_cpu else None,
+        "wrapped_floor_cpu_s": round(wrapped_floor_cpu, 1),
+        "cold_cpu_over_wrapped_floor_cpu": round(cold_cpu / wrapped_floor_cpu, 2) if wrapped_floor_cpu else None,
         "warm_s": round(warm_wall, 2),
         "cold_peak_mb": round(cold_peak / 2**20),
         "warm_peak_mb": round(warm_peak / 2**20),

@@ -153,7 +153,8 @@ def _class_members(statements: list[ast.stmt], lines: list[str]) -> list[tuple[s
     header_last = members[0][0] - 1
     while header_last > node.lineno and not lines[header_last - 1].split("#", 1)[0].strip():
         header_last -= 1
-    if len(members) < 2 or header_last < node.lineno or not lines[header_last - 1].split("#", 1)[0].rstrip().endswith(":"):
+    colon = header_last >= node.lineno and lines[header_last - 1].split("#", 1)[0].rstrip().endswith(":")
+    if len(members) < 2 or not colon:
         return None  # one member, a member on the header's line, or a header this cut cannot find
     header = "\n".join(lines[node.lineno - 1 : header_last]) + "\n"
     height = header_last - node.lineno + 1

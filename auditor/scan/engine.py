@@ -188,8 +188,9 @@ def run(
 def code_batches(units: list[Unit]) -> list[list[Unit]]:
     """Units grouped by their Python files, groups in PR order.
 
-    A worker audits a group in a row (within a run of neighbouring groups, `worker_tasks`), so a script shipped in several folders is parsed once (the facts walk keeps
-    each statement's walk, `facts.pieces`), and neighbouring PRs, often forks of the same record, share statements.
+    A worker audits a group in a row (within a run of neighbouring groups, `worker_tasks`), so a script shipped in
+    several folders is parsed once (the facts walk keeps each statement's walk, `facts.pieces`), and neighbouring
+    PRs, often forks of the same record, share statements.
     """
     groups: dict[tuple[str, ...], list[Unit]] = {}
     for unit in sorted(units, key=lambda u: (u.pr if u.pr is not None else -1, u.id)):

@@ -65,7 +65,7 @@ def _timed(task: tuple[str, str, list[tuple[str, str]]]) -> tuple[str, dict]:
 
 
 def audit_batch(tasks: list[tuple[str, str, list[tuple[str, str]]]]) -> list[tuple[str, dict]]:
-    """Neighbouring units, audited in a row by one worker so its statement memo serves them all (engine.worker_tasks)."""
+    """Neighbouring units, audited in a row by one worker: its statement memo serves them all (engine.worker_tasks)."""
     return [audit(task) for task in tasks]
 
 

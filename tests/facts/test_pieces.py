@@ -52,12 +52,10 @@ def evaluate(model, val_tokens):
 '''
 
 
-def test_a_shared_function_is_walked_once_and_placed_at_its_own_lines(monkeypatch):
-    first = "import torch\n" + SHARED
-    second = "import torch\nimport os\n\nX = int(os.environ.get('X', '3'))\n\n" + SHARED
-    memo = Memo()
-    module_ir(first, memo)
-    calls = []
+@pytest.fixture
+def walked(monkeypatch) -> list[str]:
+    """The texts walked from now on (the memo's misses)."""
+    calls: list[str] = []
     original = pieces.walk_piece
 
     def counting(text, *args, **kwargs):
@@ -65,8 +63,17 @@ def test_a_shared_function_is_walked_once_and_placed_at_its_own_lines(monkeypatc
         return original(text, *args, **kwargs)
 
     monkeypatch.setattr(pieces, "walk_piece", counting)
+    return calls
+
+
+def test_a_shared_function_is_walked_once_and_placed_at_its_own_lines(walked):
+    first = "import torch\n" + SHARED
+    second = "import torch\nimport os\n\nX = int(os.environ.get('X', '3'))\n\n" + SHARED
+    memo = Memo()
+    module_ir(first, memo)
+    walked.clear()
     ir = module_ir(second, memo)
-    assert all("def evaluate" not in text for text in calls) and len(calls) == 2  # `import os`, `X = ...`
+    assert all("def evaluate" not in text for text in walked) and len(walked) == 2  # `import os`, `X = ...`
     assert signature(ir) == signature(pieces._walk_whole(second, second.splitlines()))
     assert ir.functions["evaluate"].line == second.splitlines().index("def evaluate(model, val_tokens):") + 1
     assert ir.knobs["X"].line == 4
@@ -91,21 +98,14 @@ class Model(torch.nn.Module):  # the header may carry a comment
 """
 
 
-def test_a_class_is_walked_member_by_member(monkeypatch):
+def test_a_class_is_walked_member_by_member(walked):
     memo = Memo()
     module_ir(MODEL, memo)
+    walked.clear()
     edited = MODEL.replace("self.table = table", "self.table = table\n        self.extra = 1")
-    calls = []
-    original = pieces.walk_piece
-
-    def counting(text, *args, **kwargs):
-        calls.append(text)
-        return original(text, *args, **kwargs)
-
-    monkeypatch.setattr(pieces, "walk_piece", counting)
     ir = module_ir(edited, memo)
-    assert len(calls) == 1 and calls[0].startswith("class Model(torch.nn.Module):") and "def __init__" in calls[0]
-    assert "def score" not in calls[0]  # the unchanged method comes from the memo
+    assert len(walked) == 1 and walked[0].startswith("class Model(torch.nn.Module):") and "def __init__" in walked[0]
+    assert "def score" not in walked[0]  # the unchanged method comes from the memo
     assert signature(ir) == signature(pieces._walk_whole(edited, edited.splitlines()))
     assert ir.functions["Model.score"].line == edited.splitlines().index("    @torch.no_grad()") + 1
 

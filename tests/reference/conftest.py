@@ -92,5 +92,5 @@ def run_trainer(folder: Path, data, nproc: int = 1, timeout: float = 120, **over
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                "train_gpt.py"]
     done = subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-1500:] + "\n--- stderr ---\n" + done.stderr[-3000:]
     return done.stdout

@@ -1822,6 +1822,7 @@ def main() -> None:
     validate(run, compiled, val_tokens, luts, steps, train_ms)  # the in-memory model, for the quantization gap
     evaluate_artifact(run, path, val_tokens, luts)
     if run.distributed:
+        dist.barrier()  # a rank that tears gloo down while another still talks to it aborts the other (SIGABRT)
         dist.destroy_process_group()
 
 

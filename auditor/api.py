@@ -10,7 +10,6 @@ import functools
 import hashlib
 from dataclasses import dataclass, field, replace
 
-
 from auditor.catalog import load_catalog
 from auditor.checks import CHECKERS
 from auditor.checks.base import CheckResult

@@ -10,7 +10,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from auditor.facts import vocab as V
 from auditor.facts.cond import evaluate, knob_names, truth
 from auditor.facts.ir import Function, ModuleIR, Op, Val
@@ -344,9 +343,8 @@ def link(ir: ModuleIR) -> Linked:
     return Linked(ir, callees, intrinsic, roles, dict(ops_by_func), dict(flows_into))
 
 
-def build_facts(ir: ModuleIR | Linked, env: dict[str, str] | None = None, run: RunEvidence | None = None) -> Facts:
-    """The facts of a walk (or of its linked part) under one run's settings and logs."""
-    linked = ir if isinstance(ir, Linked) else link(ir)
+def build_facts(linked: Linked, env: dict[str, str] | None = None, run: RunEvidence | None = None) -> Facts:
+    """The facts of a linked walk under one run's settings and logs."""
     facts = Facts(
         linked.ir,
         linked.roles,

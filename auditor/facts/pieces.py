@@ -112,12 +112,12 @@ def texts(tree: ast.Module | None, lines: list[str]) -> Iterator[tuple[str, int,
     """(text, lines before it in the file, its stdlib statements) of each piece a file is walked in."""
     if tree is None:
         for first, last, _ in line_groups(lines):
-            yield "\n".join(lines[first - 1 : last]) + "\n", first - 1, None
+            yield _lines(lines, first, last), first - 1, None
         return
     for first, last, statements in statement_groups(tree.body):
         members = _class_members(statements, lines)
         if members is None:
-            yield "\n".join(lines[first - 1 : last]) + "\n", first - 1, statements
+            yield _lines(lines, first, last), first - 1, statements
         else:
             yield from members
 
@@ -156,14 +156,19 @@ def _class_members(statements: list[ast.stmt], lines: list[str]) -> list[tuple[s
     colon = header_last >= node.lineno and lines[header_last - 1].split("#", 1)[0].rstrip().endswith(":")
     if len(members) < 2 or not colon:
         return None  # one member, a member on the header's line, or a header this cut cannot find
-    header = "\n".join(lines[node.lineno - 1 : header_last]) + "\n"
+    header = _lines(lines, node.lineno, header_last)
     height = header_last - node.lineno + 1
     out = []
     for first, last, body in members:
         # the header is placed right above the member, so one shift maps the piece's lines back to the file's
         alone = ast.ClassDef(node.name, node.bases, node.keywords, body, [], lineno=first - height, end_lineno=last)
-        out.append((header + "\n".join(lines[first - 1 : last]) + "\n", first - height - 1, [alone]))
+        out.append((header + _lines(lines, first, last), first - height - 1, [alone]))
     return out
+
+
+def _lines(lines: list[str], first: int, last: int) -> str:
+    """The text of lines first..last (1-based, inclusive), newline-terminated."""
+    return "\n".join(lines[first - 1 : last]) + "\n"
 
 
 def _dotted_name(node: ast.expr) -> bool:

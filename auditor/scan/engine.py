@@ -222,15 +222,15 @@ def worker_tasks(batches: list[list], jobs: int) -> list[list]:
     return tasks
 
 
-def _audit_all(batches: list[list], options: Options, jobs: int, repo: Path | None, progress: Progress | None):
-    total = sum(len(batch) for batch in batches)
+def _audit_all(runs: list[list], options: Options, jobs: int, repo: Path | None, progress: Progress | None):
+    total = sum(len(run) for run in runs)
     if progress:
         progress(0, total)
     done = 0
-    if jobs <= 1 or len(batches) <= 1:
+    if jobs <= 1 or len(runs) <= 1:
         worker.init(str(repo) if repo else None, options)
-        for batch in batches:
-            for task in batch:
+        for run in runs:
+            for task in run:
                 yield worker.audit(task)
                 done += 1
                 if progress:
@@ -238,12 +238,12 @@ def _audit_all(batches: list[list], options: Options, jobs: int, repo: Path | No
         return
     context = multiprocessing.get_context("spawn")  # no fork of a process holding git pipes and a database
     with ProcessPoolExecutor(
-        min(jobs, len(batches)),
+        min(jobs, len(runs)),
         mp_context=context,
         initializer=worker.init,
         initargs=(str(repo) if repo else None, options),  # no max_tasks_per_child: it deadlocks on Python 3.11
     ) as pool:
-        futures = {pool.submit(worker.audit_batch, batch): batch for batch in batches}
+        futures = {pool.submit(worker.audit_batch, run): run for run in runs}
         for future in as_completed(futures):
             try:
                 results = future.result()

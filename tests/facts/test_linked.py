@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from auditor import api
-from auditor.facts.bundle import RunEvidence, build_facts
+from auditor.facts.bundle import RunEvidence, build_facts, link
 from auditor.facts.pieces import Memo, module_ir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ def test_shared_linked_facts_give_the_same_facts_as_a_fresh_analysis(path):
     runs = _runs(code)
     api._linked.cache_clear()
     shared = [api.analyse(code, env, run).to_json() for env, run in runs + runs[::-1]]
-    fresh = [build_facts(module_ir(code, Memo()), env, run).to_json() for env, run in runs + runs[::-1]]
+    fresh = [build_facts(link(module_ir(code, Memo())), env, run).to_json() for env, run in runs + runs[::-1]]
     assert shared == fresh
     assert api._linked.cache_info().misses == 1  # one link for all six analyses
     assert len({str(facts) for facts in fresh}) > 1  # the settings do change the facts

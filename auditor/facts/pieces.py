@@ -6,8 +6,8 @@ walk depends only on its own text and on the imported aliases bound before it th
 aliases read) is parsed and walked once per process and kept in a bounded memo, pickled: a walk's objects take ~60x
 its text in memory, its pickle ~7x, and unpickling costs ~12% of a parse and walk. `compose` shifts the lines,
 sequence numbers and loop ids of every piece into place. Temporaries are named after the statement's text, so a
-piece needs no renaming. Code that the stdlib `ast` cannot parse (newer syntax than this interpreter) is split by
-lines; a cut there that a parse refuses sends the file to one whole walk.
+piece needs no renaming. Statements are cut by lines, without parsing the file; a cut that a parse refuses is made
+again from the stdlib `ast`, and a file neither can cut is walked whole.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import hashlib
 import pickle
 import re
 from collections import OrderedDict
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import libcst as cst
@@ -83,43 +82,50 @@ def parse(code: str) -> cst.Module:
         ) from None
     except RecursionError:
         raise Unanalyzable("the code is nested too deeply to parse") from None
-    except cst.CSTValidationError as exc:
-        raise Unanalyzable(f"libcst cannot represent this code: {str(exc).splitlines()[0]}") from None
 
 
 def module_ir(code: str, memo: Memo | None = MEMO) -> ModuleIR:
-    """The walk of a whole file: statement by statement through the memo, or whole when it cannot be split."""
+    """The walk of a whole file: statement by statement through the memo, or whole when it cannot be split.
+
+    Statements are first cut by lines (`line_pieces`), which costs nothing when every piece is a memo hit; a piece
+    that does not parse on its own means a cut inside a statement, and the stdlib parse cuts the file instead.
+    """
     lines = code.splitlines()
     if memo is None:
         return _walk_whole(code, lines)
-    tree = python_ast(code)
+    for split in (line_pieces, _ast_pieces):
+        cut = split(code, lines)
+        if cut is not None:
+            try:
+                return _walk_pieces(cut, lines, memo)
+            except Unanalyzable:
+                continue
+    return _walk_whole(code, lines)  # the error, with the file's own line numbers
+
+
+def _walk_pieces(cut: list[tuple[str, int, list[ast.stmt] | None]], lines: list[str], memo: Memo) -> ModuleIR:
     pieces = []
     imports: dict[str, str] = {}
-    try:
-        for text, offset, statements in texts(tree, lines):
-            piece = memo.get(text, imports)
-            if piece is None:
-                piece = walk_piece(text, imports, statements, offset)
-                memo.put(text, piece)
-            pieces.append((offset, piece))
-            imports.update(piece.ir.imports)
-    except Unanalyzable:
-        return _walk_whole(code, lines)  # the error, with the file's own line numbers
+    for text, offset, statements in cut:
+        piece = memo.get(text, imports)
+        if piece is None:
+            piece = walk_piece(text, imports, statements, offset)
+            memo.put(text, piece)
+        pieces.append((offset, piece))
+        imports.update(piece.ir.imports)
     return compose(pieces, lines)
 
 
-def texts(tree: ast.Module | None, lines: list[str]) -> Iterator[tuple[str, int, list[ast.stmt] | None]]:
-    """(text, lines before it in the file, its stdlib statements) of each piece a file is walked in."""
+def _ast_pieces(code: str, lines: list[str]) -> list[tuple[str, int, list[ast.stmt]]] | None:
+    """(text, lines before it in the file, its stdlib statements) of each piece, cut by the stdlib parse."""
+    tree = python_ast(code)
     if tree is None:
-        for first, last, _ in line_groups(lines):
-            yield _lines(lines, first, last), first - 1, None
-        return
+        return None
+    out = []
     for first, last, statements in statement_groups(tree.body):
         members = _class_members(statements, lines)
-        if members is None:
-            yield _lines(lines, first, last), first - 1, statements
-        else:
-            yield from members
+        out.extend([(_lines(lines, first, last), first - 1, statements)] if members is None else members)
+    return out
 
 
 def statement_groups(body: list[ast.stmt]) -> list[tuple[int, int, list[ast.stmt]]]:
@@ -178,31 +184,65 @@ def _dotted_name(node: ast.expr) -> bool:
 
 
 _TRIPLE = re.compile(r'"""|\'\'\'')
-_CONTINUES = re.compile(r"(?:else|elif|except|finally)\b|[)\]}]")  # a line at column 0 that ends no statement
+_CONTINUES = re.compile(r"(?:else|elif|except|finally)\b|[)\]}]")  # code that starts no statement
+_NAME = r"[^\W\d]\w*"
+_BASE = rf"(?:{_NAME}\s*=\s*)?{_NAME}(?:\s*\.\s*{_NAME})*"  # `nn.Module`, `metaclass=abc.ABCMeta`
+_CLASS_HEADER = re.compile(rf"class\s+{_NAME}\s*(?:\(\s*(?:{_BASE}\s*,\s*)*(?:{_BASE}\s*)?\))?\s*:\s*(?:#.*)?$")
 
 
-def line_groups(lines: list[str]) -> list[tuple[int, int, None]]:
-    """Top-level statements by their lines, for code the stdlib cannot parse (newer syntax than this interpreter).
+def line_pieces(code: str, lines: list[str]) -> list[tuple[str, int, None]]:
+    """(text, lines before it in the file, None) of each piece, cut by lines: no parse of the file.
 
-    A statement starts at a line with code at column 0. A line inside a string or brackets can look like that, but a
-    cut there leaves the statement before it unterminated, its parse fails and the file is walked whole instead.
+    A statement starts at a line with code at column 0, and a class with a one-line header of dotted bases is cut
+    into its members as `_class_members` does. A line inside a string or brackets can look like a start, but a cut
+    there leaves the text before it unterminated: that piece fails to parse, and the caller cuts by the stdlib
+    parse instead. A piece the memo holds parsed on its own when it was walked.
     """
+    out = []
+    for first, last in statement_lines(lines, 1, len(lines), ""):
+        members = _line_members(lines, first, last)
+        out.extend([(_lines(lines, first, last), first - 1, None)] if members is None else members)
+    return out
+
+
+def _line_members(lines: list[str], first: int, last: int) -> list[tuple[str, int, None]] | None:
+    if not _CLASS_HEADER.match(lines[first - 1]):
+        return None
+    body = next((line for line in lines[first:last] if line.strip() and not line.lstrip().startswith("#")), "")
+    indent = body[: len(body) - len(body.lstrip())]
+    members = statement_lines(lines, first + 1, last, indent) if indent else []
+    if len(members) < 2:
+        return None
+    header = lines[first - 1] + "\n"
+    return [(header + _lines(lines, start, end), start - 2, None) for start, end in members]
+
+
+def statement_lines(lines: list[str], first: int, last: int, indent: str) -> list[tuple[int, int]]:
+    """(first line, last line) of the statements whose code starts right after `indent` within lines first..last.
+
+    Decorators start the statement of the def or class below them; trailing blank and comment lines belong to no
+    statement (as in the stdlib's ranges).
+    """
+    width = len(indent)
     starts: list[int] = []
-    decorated = False  # a decorator starts the statement of the def or class below it
+    decorated = False
     quote = None  # the triple quote of a string still open at the end of the line before
-    for number, line in enumerate(lines, 1):
-        if quote is None and line[:1].strip() and line[0] != "#" and not _CONTINUES.match(line):
+    for number in range(first, last + 1):
+        line = lines[number - 1]
+        lead = line[width : width + 1]
+        code_here = quote is None and lead.strip() and lead != "#" and line.startswith(indent)
+        if code_here and not _CONTINUES.match(line, width):
             if not decorated:
                 starts.append(number)
-            decorated = line[0] == "@"
+            decorated = lead == "@"
         for found in _TRIPLE.findall(line):
             quote = found if quote is None else (None if found == quote else quote)
     groups = []
-    for start, following in zip(starts, [*starts[1:], len(lines) + 1]):
-        last = following - 1
-        while last > start and (not lines[last - 1].strip() or lines[last - 1].lstrip().startswith("#")):
-            last -= 1  # trailing blank and comment lines belong to no statement (as in the stdlib's ranges)
-        groups.append((start, last, None))
+    for start, following in zip(starts, [*starts[1:], last + 1]):
+        end = following - 1
+        while end > start and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
+            end -= 1
+        groups.append((start, end))
     return groups
 
 

@@ -206,10 +206,14 @@ def _ambiguity(ranked: list[Path], folder: Path, why: str) -> list[str]:
 def _imported_siblings(texts: list[str], script: Path, max_bytes: int, siblings: list[str]) -> dict[str, str]:
     """Modules the code imports that are .py files beside the script, read (and unwrapped) transitively."""
     directory = script.parent
+    others = [path.stem for path in directory.glob("*.py") if path.name != script.name]
     sources: dict[str, str] = {}
     queue = list(texts)
     while queue and len(sources) < _MAX_SIBLINGS:
-        for module in imported_modules(queue.pop(0)):
+        text = queue.pop(0)
+        if not any(name in text for name in others):
+            continue  # no sibling named: spare the parse that finds the imports
+        for module in imported_modules(text):
             name = f"{module}.py"
             path = directory / name
             if name in sources or name in siblings or name == script.name or not _safe_file(path, directory):

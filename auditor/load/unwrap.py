@@ -389,9 +389,12 @@ def _ast_shim_count(body: list[ast.stmt]) -> int | None:
     return count
 
 
+_EXEC_WORD = re.compile(r"\bexec\s*\(")
+
+
 def _could_be_shim(text: str) -> bool:
     """Cheap gate before the libcst parse: most scripts never call exec at top level."""
-    if "exec" not in text:
+    if not _EXEC_WORD.search(text):
         return False
     tree = python_ast(text)
     if tree is None:
@@ -405,7 +408,7 @@ def _find_shim(text: str) -> tuple[cst.Call, _Scope] | None:
         return None
     try:
         module = parse_module(text)
-    except (cst.ParserSyntaxError, cst.CSTValidationError, RecursionError, ValueError):
+    except (cst.ParserSyntaxError, RecursionError, ValueError):
         return None  # the analyzer reports the syntax error on the text itself
     scope = _Scope()
     execs: list[tuple[cst.Call, _Scope]] = []

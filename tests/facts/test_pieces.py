@@ -110,16 +110,51 @@ def test_a_class_is_walked_member_by_member(walked):
     assert ir.functions["Model.score"].line == edited.splitlines().index("    @torch.no_grad()") + 1
 
 
+CUTS = {"lines": pieces.line_pieces, "stdlib": pieces._ast_pieces}
+
+
+@pytest.mark.parametrize("cut", CUTS.values(), ids=CUTS.keys())
 @pytest.mark.parametrize(
     "header",
-    ["@dataclass\nclass C:", "class C(make_base()):"],
-    ids=["decorated", "call-in-bases"],
+    ["@dataclass\nclass C:", "class C(make_base()):", "class C(Base[int]):"],
+    ids=["decorated", "call-in-bases", "subscript-in-bases"],
 )
-def test_classes_whose_header_makes_facts_are_walked_whole(header):
+def test_classes_whose_header_makes_facts_are_walked_whole(header, cut):
     code = f"{header}\n    a = 1\n\n    def f(self):\n        return self.a\n"
-    texts = [text for text, _, _ in pieces.texts(pieces.python_ast(code), code.splitlines())]
-    assert not any(text.startswith(header.splitlines()[-1]) and "a = 1" not in text for text in texts)
+    texts = [text for text, _, _ in cut(code, code.splitlines())]
+    assert texts == [code]
     assert signature(module_ir(code, Memo())) == signature(pieces._walk_whole(code, code.splitlines()))
+
+
+@pytest.mark.parametrize("cut", CUTS.values(), ids=CUTS.keys())
+def test_a_class_with_dotted_bases_and_keywords_is_cut_into_members(cut):
+    code = "class C(nn.Module, metaclass=abc.ABCMeta):  # c\n    a = 1\n\n    def f(self):\n        return self.a\n"
+    header = "class C(nn.Module, metaclass=abc.ABCMeta):  # c\n"
+    assert [(text, offset) for text, offset, _ in cut(code, code.splitlines())] == [
+        (header + "    a = 1\n", 0),
+        (header + "    def f(self):\n        return self.a\n", 2),
+    ]
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_cut_by_lines_is_the_stdlib_cut(path):
+    """Both cuts give the same texts, so the memo serves a file whichever cut it took."""
+    code = path.read_text()
+    by_ast = pieces._ast_pieces(code, code.splitlines())
+    if by_ast is None:
+        pytest.skip("the stdlib cannot parse it")
+    by_lines = pieces.line_pieces(code, code.splitlines())
+    assert [(text, offset) for text, offset, _ in by_lines] == [(text, offset) for text, offset, _ in by_ast]
+
+
+def test_a_file_whose_statements_were_all_seen_is_not_parsed(monkeypatch):
+    memo = Memo()
+    module_ir(MODEL, memo)
+    parsed: list[str] = []
+    monkeypatch.setattr(pieces, "python_ast", lambda code: parsed.append(code))
+    monkeypatch.setattr(pieces, "parse", lambda code: parsed.append(code))
+    module_ir(MODEL.replace("\nimport torch\n", "import torch\n\n"), memo)  # the same statements, other lines
+    assert parsed == []
 
 
 def test_a_statement_is_walked_again_when_an_alias_it_reads_means_something_else():
@@ -169,21 +204,33 @@ else:
 '''
 
 
-def test_code_the_stdlib_cannot_parse_is_split_by_lines(monkeypatch):
-    monkeypatch.setattr(pieces, "python_ast", lambda code: None)  # newer syntax than this interpreter
+def test_a_file_is_cut_by_lines_without_a_stdlib_parse_of_it(monkeypatch):
+    parsed: list[str] = []
+    real = pieces.python_ast
+    monkeypatch.setattr(pieces, "python_ast", lambda code: parsed.append(code) or real(code))
     lines = NEWER.splitlines()
-    assert [(a, b) for a, b, _ in pieces.line_groups(lines)] == [(1, 4), (5, 5), (8, 12), (14, 17)]
+    assert [(a, b) for a, b in pieces.statement_lines(lines, 1, len(lines), "")] == [(1, 4), (5, 5), (8, 12), (14, 17)]
     memo = Memo()
     ir = module_ir(NEWER, memo)
-    assert len(memo.entries) == 4 and signature(ir) == signature(pieces._walk_whole(NEWER, lines))
+    assert NEWER not in parsed and len(memo.entries) == 4
+    assert signature(ir) == signature(pieces._walk_whole(NEWER, lines))
 
 
-def test_a_wrong_cut_by_lines_falls_back_to_the_whole_file(monkeypatch):
-    monkeypatch.setattr(pieces, "python_ast", lambda code: None)
-    code = "import os\nx = os.path.join('a',\n'b')\ny = x\n"  # `'b')` at column 0 looks like a statement
-    assert [(a, b) for a, b, _ in pieces.line_groups(code.splitlines())] == [(1, 1), (2, 2), (3, 3), (4, 4)]
-    ir = module_ir(code, Memo())
-    assert signature(ir) == signature(pieces._walk_whole(code, code.splitlines()))
+WRONG_CUT = "import os\nx = os.path.join('a',\n'b')\ny = x\n"  # `'b')` at column 0 looks like a statement
+
+
+def test_a_wrong_cut_by_lines_is_made_again_by_the_stdlib(walked):
+    lines = WRONG_CUT.splitlines()
+    assert pieces.statement_lines(lines, 1, len(lines), "") == [(1, 1), (2, 2), (3, 3), (4, 4)]
+    ir = module_ir(WRONG_CUT, Memo())
+    assert "x = os.path.join('a',\n'b')\n" in walked
+    assert signature(ir) == signature(pieces._walk_whole(WRONG_CUT, lines))
+
+
+def test_a_wrong_cut_in_code_the_stdlib_cannot_parse_walks_the_whole_file(monkeypatch):
+    monkeypatch.setattr(pieces, "python_ast", lambda code: None)  # newer syntax than this interpreter
+    ir = module_ir(WRONG_CUT, Memo())
+    assert signature(ir) == signature(pieces._walk_whole(WRONG_CUT, WRONG_CUT.splitlines()))
 
 
 def test_a_walk_leaves_no_reference_cycle_behind():

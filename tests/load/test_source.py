@@ -136,6 +136,27 @@ def test_imported_siblings(tmp_path: Path) -> None:
     assert source.sibling_sources["tilt_helper.py"].startswith("import cache_mod")
 
 
+@pytest.mark.parametrize(
+    ("siblings", "parsed"),
+    [({}, False), ({"unused_mod.py": "X = 1\n"}, False), ({"helper.py": "X = 1\n"}, True)],
+    ids=["none", "not-named", "named"],
+)
+def test_the_script_is_parsed_for_its_imports_only_when_it_names_a_sibling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, siblings: dict[str, str], parsed: bool
+) -> None:
+    from auditor.load import unwrap
+
+    seen: list[str] = []
+    monkeypatch.setattr(unwrap, "python_ast", lambda code: seen.append(code))
+    script = "import helper\n" + SCRIPT
+    write(tmp_path, "train_gpt.py", script)
+    for name, text in siblings.items():
+        write(tmp_path, name, text)
+    source = load(str(tmp_path))
+    assert (script in seen) is parsed
+    assert source.siblings == (("helper.py",) if parsed else ())
+
+
 def test_binary_imported_sibling_fails_closed(tmp_path: Path) -> None:
     write(tmp_path, "train_gpt.py", "import blob_mod\n")
     write(tmp_path, "blob_mod.py", b"\x00\x01\x02")

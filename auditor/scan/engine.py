@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -237,11 +238,11 @@ def _audit_all(runs: list[list], options: Options, jobs: int, repo: Path | None,
                     progress(done, total)
         return
     context = multiprocessing.get_context("spawn")  # no fork of a process holding git pipes and a database
-    with ProcessPoolExecutor(
+    with tempfile.TemporaryDirectory(prefix="pgolf-memo-") as memo, ProcessPoolExecutor(
         min(jobs, len(runs)),
         mp_context=context,
         initializer=worker.init,
-        initargs=(str(repo) if repo else None, options),  # no max_tasks_per_child: it deadlocks on Python 3.11
+        initargs=(str(repo) if repo else None, options, memo),  # no max_tasks_per_child: it deadlocks on Python 3.11
     ) as pool:
         futures = {pool.submit(worker.audit_batch, run): run for run in runs}
         for future in as_completed(futures):

@@ -175,6 +175,48 @@ def test_memo_drops_the_least_recently_used_walks_past_its_limit():
     assert list(memo.entries) == ["b = 2\n"] and memo.size > 1
 
 
+def _long_function(name: str, line: str) -> str:
+    body = "".join(f"    x{i} = {line.format(i=i)}\n" for i in range(40))
+    return f"def {name}(val_tokens):\n{body}    return x0\n"
+
+
+BIG = _long_function("big", "val_tokens[{i}:] * {i}")
+MIX = _long_function("mix", "bxor(val_tokens[{i}:], {i})")
+
+
+def test_a_piece_walked_by_one_process_serves_another_through_the_shared_folder(tmp_path, walked):
+    assert len(BIG) >= pieces.SHARED_MIN
+    code = "import torch\n\n" + BIG
+    first, second = Memo(), Memo()
+    first.share(tmp_path)
+    second.share(tmp_path)
+    module_ir(code, first)
+    walked.clear()
+    ir = module_ir(code, second)
+    assert walked == ["import torch\n"]  # under SHARED_MIN characters: walked again, not shared
+    assert signature(ir) == signature(pieces._walk_whole(code, code.splitlines()))
+    assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_a_text_walked_under_other_imports_keeps_both_walks_in_the_shared_folder(tmp_path):
+    numpy, torch = "from numpy import bxor\n" + MIX, "from torch import bxor\n" + MIX
+    first, second, third = Memo(), Memo(), Memo()
+    for memo in (first, second, third):
+        memo.share(tmp_path)
+    module_ir(torch, first)
+    module_ir(numpy, second)
+    module_ir(torch, second)  # the second process adds its walk to the first's
+    assert [dict(reads) for reads, _ in third._read_shared(MIX)] == [{"bxor": "torch.bxor"}, {"bxor": "numpy.bxor"}]
+
+
+def test_a_shared_folder_that_cannot_be_written_costs_the_sharing_only(tmp_path):
+    memo = Memo()
+    memo.share(tmp_path / "gone")
+    code = "import torch\n\n" + BIG
+    assert signature(module_ir(code, memo)) == signature(pieces._walk_whole(code, code.splitlines()))
+    assert not (tmp_path / "gone").exists()
+
+
 def test_a_syntax_error_is_reported_at_the_file_line():
     code = "import os\n\n\ndef f(:\n    pass\n"
     with pytest.raises(Unanalyzable) as whole:

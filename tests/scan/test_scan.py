@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -76,10 +77,13 @@ def test_no_cache_audits_everything_again(fixture_repo, tmp_path):
     assert again.audited == again.distinct > 0
 
 
-def test_process_pool_gives_the_same_rows(fixture_repo, tmp_path):
+def test_process_pool_gives_the_same_rows_and_removes_its_shared_memo(fixture_repo, tmp_path, monkeypatch):
     serial = scan_git(fixture_repo.bare, Cache(None), refs=["refs/pull/[12]/head"])
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     pooled = scan_git(fixture_repo.bare, Cache(None), refs=["refs/pull/[12]/head"], jobs=2)
     assert [(r.id, r.verdict, r.rules()) for r in pooled.rows] == [(r.id, r.verdict, r.rules()) for r in serial.rows]
+    assert list((tmp_path / "tmp").iterdir()) == []  # the workers' shared statement walks are gone
 
 
 def test_fork_point_of_open_and_merged_heads(fixture_repo):

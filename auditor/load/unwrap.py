@@ -394,7 +394,7 @@ _EXEC_WORD = re.compile(r"\bexec\s*\(")
 
 def _could_be_shim(text: str) -> bool:
     """Cheap gate before the libcst parse: most scripts never call exec at top level."""
-    if not _EXEC_WORD.search(text):
+    if "exec" not in text or not _EXEC_WORD.search(text):  # the substring test first: the regex is 20x slower
         return False
     tree = python_ast(text)
     if tree is None:

@@ -7,6 +7,7 @@ flow-insensitively, by `roles.py`; ordering questions use the operations' sequen
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Callable, Sequence
@@ -55,21 +56,14 @@ def _dotted(node: cst.BaseExpression) -> str:
     return ""
 
 
-_NAME_TAGS: dict[str, frozenset[str]] = {}
-
-
+@functools.cache
 def _name_tags(name: str) -> frozenset[str]:
     """Roles a name or attribute creates by itself (`val_tokens`, `train_files`); a few thousand distinct names."""
-    tags = _NAME_TAGS.get(name)
-    if tags is None:
-        if V.VAL_NAME.match(name):
-            tags = V.VAL_SOURCE
-        elif V.TRAIN_NAME.match(name):
-            tags = frozenset({V.TRAIN})
-        else:
-            tags = frozenset()
-        _NAME_TAGS[name] = tags
-    return tags
+    if V.VAL_NAME.match(name):
+        return V.VAL_SOURCE
+    if V.TRAIN_NAME.match(name):
+        return frozenset({V.TRAIN})
+    return frozenset()
 
 
 def _int_value(node: cst.BaseExpression) -> int | None:
